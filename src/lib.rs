@@ -1,0 +1,15 @@
+//! `peephole`: an LLM-assisted, verified peephole optimizer for AArch64.
+//!
+//! The modules follow the pipeline: [`asm`] reads source losslessly,
+//! [`semantics`] says what each instruction touches, [`cfg`] splits functions
+//! into blocks and computes liveness, [`propose`] asks rules and the LLM for
+//! candidates, [`verify`] checks them by differential execution, [`cost`]
+//! estimates cycles, [`patch`] applies accepted rewrites and [`report`] says
+//! what happened.
+
+pub mod asm;
+pub mod semantics;
+pub mod cost;
+pub mod patch;
+pub mod propose;
+pub mod verify;
