@@ -1,6 +1,8 @@
 //! What each instruction reads and writes: the project's own semantics, used
-//! for liveness and by the validator to refuse what it cannot sandbox.
+//! for liveness, by the proposers (dead writes) and by the dataset builder.
 
+pub mod effects;
 pub mod locs;
 
+pub use effects::{effects, Effects, Flow};
 pub use locs::{Loc, LocSet};
