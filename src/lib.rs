@@ -8,6 +8,7 @@
 //! what happened.
 
 pub mod asm;
+pub mod cfg;
 pub mod cost;
 pub mod patch;
 pub mod propose;

@@ -4,7 +4,9 @@
 pub mod insn;
 pub mod operand;
 pub mod reg;
+pub mod source;
 
 pub use insn::Insn;
 pub use operand::{AddrMode, Cond, Imm, Mem, Operand};
 pub use reg::{Reg, RegKind};
+pub use source::{ParseError, Source, Stmt, StmtKind};
