@@ -14,3 +14,5 @@ pub mod patch;
 pub mod propose;
 pub mod semantics;
 pub mod verify;
+pub mod cli;
+pub mod report;

@@ -44,6 +44,10 @@ impl Insn {
                 Some(c) => (m.to_string(), Some(c)),
                 None => return Err(OperandError(format!("unknown condition in `{mn}`"))),
             },
+            // Legacy spelling without the dot: `blt`, `bne`, `bhs` ...
+            None if lower.len() == 3 && lower.starts_with('b') && Cond::parse(&lower[1..]).is_some() => {
+                ("b".to_string(), Cond::parse(&lower[1..]))
+            }
             _ => (lower, None),
         };
         let takes_cond = COND_OPERAND.contains(&mnemonic.as_str());
@@ -155,6 +159,11 @@ mod tests {
         }
         let i = p("ldp x29, x30, [sp], 16");
         assert!(matches!(&i.operands[2], Operand::Mem(m) if m.writes_back()));
+        let i = p("blt .L3");
+        assert_eq!((i.mnemonic.as_str(), i.cond), ("b", Some(Cond::Lt)));
+        assert_eq!(p("bls .L1").cond, Some(Cond::Ls));
+        assert_eq!(p("bl foo").cond, None);
+        assert_eq!(p("bic x0, x0, x1").cond, None);
         let i = p("B.NE .L2");
         assert_eq!(i.mnemonic, "b");
         assert_eq!(i.cond, Some(Cond::Ne));

@@ -143,7 +143,14 @@ impl LocSet {
     pub fn parse_list(s: &str) -> Result<Self, String> {
         let mut set = LocSet::EMPTY;
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            set.insert(part.parse()?);
+            match part.split_once('-') {
+                Some((a, b)) => match (a.parse()?, b.parse()?) {
+                    (Loc::X(i), Loc::X(j)) if i <= j => set = set.union(Self::x_range(i, j)),
+                    (Loc::V(i), Loc::V(j)) if i <= j => set = set.union(Self::v_range(i, j)),
+                    _ => return Err(format!("bad register range `{part}`")),
+                },
+                None => set.insert(part.parse()?),
+            }
         }
         Ok(set)
     }
@@ -194,15 +201,46 @@ impl fmt::Debug for LocSet {
 }
 
 impl fmt::Display for LocSet {
+    /// Compact form with ranges: `x0-x7,x19-x30,sp,v0-v15,mem`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.iter().map(|l| l.to_string()).collect();
+        let mut parts: Vec<String> = Vec::new();
+        let run = |prefix: &str, nums: Vec<u8>, parts: &mut Vec<String>| {
+            let mut i = 0;
+            while i < nums.len() {
+                let mut j = i;
+                while j + 1 < nums.len() && nums[j + 1] == nums[j] + 1 {
+                    j += 1;
+                }
+                if j >= i + 2 {
+                    parts.push(format!("{prefix}{}-{prefix}{}", nums[i], nums[j]));
+                } else {
+                    for n in &nums[i..=j] {
+                        parts.push(format!("{prefix}{n}"));
+                    }
+                }
+                i = j + 1;
+            }
+        };
+        let xs = self.iter().filter_map(|l| if let Loc::X(n) = l { Some(n) } else { None }).collect();
+        run("x", xs, &mut parts);
+        if self.contains(Loc::Sp) {
+            parts.push("sp".into());
+        }
+        let vs = self.iter().filter_map(|l| if let Loc::V(n) = l { Some(n) } else { None }).collect();
+        run("v", vs, &mut parts);
+        for l in [Loc::Nzcv, Loc::Mem] {
+            if self.contains(l) {
+                parts.push(l.to_string());
+            }
+        }
         f.write_str(&parts.join(","))
     }
 }
 
 impl serde::Serialize for LocSet {
+    /// Serialized in the compact text form, e.g. `"x0-x7,sp,nzcv"`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter().map(|l| l.to_string()))
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -216,6 +254,11 @@ mod tests {
         assert_eq!(s.to_string(), "x3,sp,v7,nzcv");
         assert!(LocSet::parse_list("x31").is_err());
         assert!(LocSet::parse_list("r0").is_err());
+        let r = LocSet::parse_list("x0-x7,x19-x30,sp,v0-v15,mem").unwrap();
+        assert_eq!(r, LocSet::at_return());
+        assert_eq!(r.to_string(), "x0-x7,x19-x30,sp,v0-v15,mem");
+        assert_eq!(LocSet::parse_list(&LocSet::ALL.to_string()).unwrap(), LocSet::ALL);
+        assert_eq!(LocSet::parse_list("x1,x2,x4").unwrap().to_string(), "x1,x2,x4");
     }
 
     #[test]

@@ -1,0 +1,56 @@
+//! `peephole blocks FILE`: show functions, blocks and liveness.
+
+use crate::asm::Source;
+use crate::cfg::{functions, Function, Succ};
+use anyhow::Result;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct BlocksArgs {
+    /// Assembly file (.s, .S after preprocessing).
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &BlocksArgs) -> Result<i32> {
+    let src = Source::read(&args.file)?;
+    let funcs = functions(&src);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&funcs)?);
+    } else {
+        print!("{}", render(&funcs));
+    }
+    Ok(0)
+}
+
+/// Human-readable listing (also used by snapshot tests).
+pub fn render(funcs: &[Function]) -> String {
+    let mut out = String::new();
+    for f in funcs {
+        let _ = writeln!(out, "function {}", f.name);
+        for b in &f.blocks {
+            let label = b.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+            let _ = writeln!(out, "  block {}{label}", b.index);
+            let _ = writeln!(out, "    live-in:  {}", b.live_in);
+            for bi in &b.insns {
+                let frozen = if bi.frozen { "  [cfi]" } else { "" };
+                let _ = writeln!(out, "    {:>5}  {}{frozen}", bi.line, bi.insn);
+            }
+            let _ = writeln!(out, "    live-out: {}", b.live_out);
+            let succs: Vec<String> = b
+                .succs
+                .iter()
+                .map(|s| match s {
+                    Succ::Block(i) => format!("block {i}"),
+                    Succ::Return => "return".into(),
+                    Succ::Unknown => "unknown".into(),
+                })
+                .collect();
+            let _ = writeln!(out, "    succs:    {}", succs.join(", "));
+        }
+    }
+    out
+}

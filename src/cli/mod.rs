@@ -1,0 +1,30 @@
+//! Command-line interface: one module per subcommand.
+
+pub mod blocks;
+pub mod opt;
+
+use clap::{Parser, Subcommand};
+
+/// Verified peephole optimization of AArch64 assembly and binaries.
+#[derive(Parser, Debug)]
+#[command(name = "peephole", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show each function's basic blocks with live-in/live-out sets.
+    Blocks(blocks::BlocksArgs),
+    /// Optimize a file: propose, verify, cost, patch.
+    Opt(opt::OptArgs),
+}
+
+/// Run the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Blocks(a) => blocks::run(a),
+        Command::Opt(a) => opt::run(a),
+    }
+}

@@ -1,0 +1,5 @@
+//! Reporting: atomic output files, diffs, JSON reports.
+
+pub mod output;
+
+pub use output::write_atomic;
