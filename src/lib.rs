@@ -9,10 +9,11 @@
 
 pub mod asm;
 pub mod cfg;
+pub mod cli;
 pub mod cost;
 pub mod patch;
+pub mod pipeline;
 pub mod propose;
+pub mod report;
 pub mod semantics;
 pub mod verify;
-pub mod cli;
-pub mod report;

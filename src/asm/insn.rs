@@ -45,7 +45,10 @@ impl Insn {
                 None => return Err(OperandError(format!("unknown condition in `{mn}`"))),
             },
             // Legacy spelling without the dot: `blt`, `bne`, `bhs` ...
-            None if lower.len() == 3 && lower.starts_with('b') && Cond::parse(&lower[1..]).is_some() => {
+            None if lower.len() == 3
+                && lower.starts_with('b')
+                && Cond::parse(&lower[1..]).is_some() =>
+            {
                 ("b".to_string(), Cond::parse(&lower[1..]))
             }
             _ => (lower, None),

@@ -32,7 +32,11 @@ pub fn render(funcs: &[Function]) -> String {
     for f in funcs {
         let _ = writeln!(out, "function {}", f.name);
         for b in &f.blocks {
-            let label = b.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+            let label = b
+                .label
+                .as_deref()
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  block {}{label}", b.index);
             let _ = writeln!(out, "    live-in:  {}", b.live_in);
             for bi in &b.insns {

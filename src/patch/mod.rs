@@ -1,5 +1,7 @@
 //! Applying accepted rewrites to source files (and, later, binaries).
 
+pub mod source;
+
 use serde::Serialize;
 
 /// An accepted rewrite: verified equivalent and estimated faster.

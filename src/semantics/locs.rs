@@ -221,12 +221,18 @@ impl fmt::Display for LocSet {
                 i = j + 1;
             }
         };
-        let xs = self.iter().filter_map(|l| if let Loc::X(n) = l { Some(n) } else { None }).collect();
+        let xs = self
+            .iter()
+            .filter_map(|l| if let Loc::X(n) = l { Some(n) } else { None })
+            .collect();
         run("x", xs, &mut parts);
         if self.contains(Loc::Sp) {
             parts.push("sp".into());
         }
-        let vs = self.iter().filter_map(|l| if let Loc::V(n) = l { Some(n) } else { None }).collect();
+        let vs = self
+            .iter()
+            .filter_map(|l| if let Loc::V(n) = l { Some(n) } else { None })
+            .collect();
         run("v", vs, &mut parts);
         for l in [Loc::Nzcv, Loc::Mem] {
             if self.contains(l) {
@@ -257,8 +263,14 @@ mod tests {
         let r = LocSet::parse_list("x0-x7,x19-x30,sp,v0-v15,mem").unwrap();
         assert_eq!(r, LocSet::at_return());
         assert_eq!(r.to_string(), "x0-x7,x19-x30,sp,v0-v15,mem");
-        assert_eq!(LocSet::parse_list(&LocSet::ALL.to_string()).unwrap(), LocSet::ALL);
-        assert_eq!(LocSet::parse_list("x1,x2,x4").unwrap().to_string(), "x1,x2,x4");
+        assert_eq!(
+            LocSet::parse_list(&LocSet::ALL.to_string()).unwrap(),
+            LocSet::ALL
+        );
+        assert_eq!(
+            LocSet::parse_list("x1,x2,x4").unwrap().to_string(),
+            "x1,x2,x4"
+        );
     }
 
     #[test]

@@ -1,0 +1,4 @@
+//! The optimization pipeline: windows → proposals → cost → verification →
+//! patch.
+
+pub mod windows;
