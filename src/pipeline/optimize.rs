@@ -1,0 +1,212 @@
+//! One optimization run over a source file.
+//!
+//! Per window, in bounded rounds: ask every proposer, cost all candidates,
+//! verify the ones that would be faster *against the original window*, keep
+//! the cheapest equivalent one. Verifying against the original (not the
+//! previous round's result) means every applied rewrite is checked directly.
+
+use super::windows::{windows, Site};
+use crate::asm::{Insn, Source};
+use crate::cfg::functions;
+use crate::cost::{Cost, CostModel};
+use crate::patch::source::{apply, Edit};
+use crate::patch::Rewrite;
+use crate::propose::{Candidate, Proposer, Window};
+use crate::verify::{Verdict, Verifier, VerifyJob};
+use anyhow::Result;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Knobs of a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Rounds of propose→verify per window (a bounded fixed point).
+    pub max_rounds: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_rounds: 3 }
+    }
+}
+
+/// Totals for the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub blocks: usize,
+    pub blocks_rewritten: usize,
+    pub cycles_before: f64,
+    pub cycles_after: f64,
+    pub instructions_before: usize,
+    pub instructions_after: usize,
+    pub seconds: f64,
+}
+
+/// Result of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    #[serde(skip)]
+    pub text: String,
+    pub rewrites: Vec<Rewrite>,
+    pub summary: Summary,
+    /// Which cost model judged speed (says so when llvm-mca was missing).
+    pub cost_model: String,
+    /// Candidates the validator rejected, by proposer (for honesty in reports).
+    pub rejected: usize,
+}
+
+/// The state of one window across rounds.
+struct Progress {
+    current: Vec<Insn>,
+    current_cost: Cost,
+    accepted: Option<(Candidate, u32)>,
+    active: bool,
+}
+
+/// Optimize `src`; returns the patched text and what was done.
+pub fn optimize(
+    src: &Source,
+    proposers: &[&dyn Proposer],
+    verifier: &Verifier,
+    cost: &dyn CostModel,
+    opts: &Options,
+    on_round: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let funcs = functions(src);
+    let sites: Vec<Site> = windows(&funcs);
+    let originals: Vec<&[Insn]> = sites.iter().map(|s| s.window.insns.as_slice()).collect();
+    let original_costs = cost.cost_many(&originals)?;
+    let mut state: Vec<Progress> = sites
+        .iter()
+        .zip(&original_costs)
+        .map(|(s, c)| Progress {
+            current: s.window.insns.clone(),
+            current_cost: *c,
+            accepted: None,
+            active: true,
+        })
+        .collect();
+    let mut rejected = 0;
+
+    for round in 0..opts.max_rounds {
+        let active: Vec<usize> = (0..sites.len()).filter(|&i| state[i].active).collect();
+        on_round(round, active.len());
+        if active.is_empty() || proposers.is_empty() {
+            break;
+        }
+        let asks: Vec<Window> = active
+            .iter()
+            .map(|&i| Window {
+                insns: state[i].current.clone(),
+                live_out: sites[i].window.live_out,
+            })
+            .collect();
+        // Gather candidates per active window, deduplicated by text.
+        let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); active.len()];
+        for p in proposers {
+            for (k, list) in p.propose(&asks).into_iter().enumerate() {
+                cands[k].extend(list);
+            }
+        }
+        for (k, list) in cands.iter_mut().enumerate() {
+            let cur = text_of(&asks[k].insns);
+            let mut seen = HashSet::new();
+            list.retain(|c| {
+                let t = text_of(&c.insns);
+                t != cur && seen.insert(t)
+            });
+        }
+        // Cost them all at once; keep only those that would be faster.
+        let flat: Vec<(usize, &Candidate)> = cands
+            .iter()
+            .enumerate()
+            .flat_map(|(k, l)| l.iter().map(move |c| (k, c)))
+            .collect();
+        let cand_insns: Vec<&[Insn]> = flat.iter().map(|(_, c)| c.insns.as_slice()).collect();
+        let cand_costs = cost.cost_many(&cand_insns)?;
+        let faster: Vec<(usize, &Candidate, Cost)> = flat
+            .iter()
+            .zip(cand_costs)
+            .filter(|((k, _), c)| c.improves_on(&state[active[*k]].current_cost))
+            .map(|((k, c), cost)| (*k, *c, cost))
+            .collect();
+        // Verify the faster ones against the original window, in parallel.
+        let jobs: Vec<VerifyJob> = faster
+            .iter()
+            .map(|(k, c, _)| VerifyJob {
+                original: originals[active[*k]],
+                candidate: &c.insns,
+                live_out: sites[active[*k]].window.live_out,
+            })
+            .collect();
+        let chunk = (jobs.len() / rayon::current_num_threads().max(1)).clamp(1, 64);
+        let verdicts: Vec<Verdict> = jobs.par_chunks(chunk).flat_map(|c| verifier.check_many(c)).collect();
+        for s in state.iter_mut() {
+            s.active = false;
+        }
+        for ((k, cand, c), verdict) in faster.iter().zip(verdicts) {
+            let st = &mut state[active[*k]];
+            match verdict {
+                Verdict::Equivalent { tests } => {
+                    if c.improves_on(&st.current_cost) {
+                        st.current = cand.insns.clone();
+                        st.current_cost = *c;
+                        st.accepted = Some(((*cand).clone(), tests));
+                        st.active = true;
+                    }
+                }
+                _ => rejected += 1,
+            }
+        }
+    }
+
+    // Patch and report.
+    let mut edits = Vec::new();
+    let mut rewrites = Vec::new();
+    let mut summary = Summary {
+        blocks: funcs.iter().map(|f| f.blocks.len()).sum(),
+        ..Summary::default()
+    };
+    let mut rewritten_blocks = HashSet::new();
+    for (i, site) in sites.iter().enumerate() {
+        let st = &state[i];
+        summary.cycles_before += original_costs[i].cycles;
+        summary.cycles_after += st.current_cost.cycles;
+        summary.instructions_before += site.window.insns.len();
+        summary.instructions_after += st.current.len();
+        let Some((cand, tests)) = &st.accepted else { continue };
+        rewritten_blocks.insert((site.function.clone(), site.block));
+        edits.push(Edit {
+            stmts: site.stmts.clone(),
+            replacement: st.current.clone(),
+        });
+        rewrites.push(Rewrite {
+            function: site.function.clone(),
+            block: site.block,
+            lines: site.lines.clone(),
+            before: site.window.insns.iter().map(|i| i.to_string()).collect(),
+            after: st.current.iter().map(|i| i.to_string()).collect(),
+            proposer: cand.proposer.clone(),
+            tests: *tests,
+            cycles_before: original_costs[i].cycles,
+            cycles_after: st.current_cost.cycles,
+            trace: cand.trace.clone(),
+        });
+    }
+    summary.blocks_rewritten = rewritten_blocks.len();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(Outcome {
+        text: apply(src, &edits),
+        rewrites,
+        summary,
+        cost_model: cost.name(),
+        rejected,
+    })
+}
+
+fn text_of(insns: &[Insn]) -> String {
+    insns.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n")
+}
