@@ -3,6 +3,7 @@
 
 pub mod effects;
 pub mod locs;
+pub mod transfer;
 
 pub use effects::{effects, Effects, Flow};
 pub use locs::{Loc, LocSet};
