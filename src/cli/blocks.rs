@@ -32,10 +32,11 @@ pub fn render(funcs: &[Function]) -> String {
     for f in funcs {
         let _ = writeln!(out, "function {}", f.name);
         for b in &f.blocks {
+            // Numeric local labels are unique internally as `N@stmt`; show `N`.
             let label = b
                 .label
                 .as_deref()
-                .map(|l| format!(" {l}"))
+                .map(|l| format!(" {}", l.split('@').next().unwrap_or(l)))
                 .unwrap_or_default();
             let _ = writeln!(out, "  block {}{label}", b.index);
             let _ = writeln!(out, "    live-in:  {}", b.live_in);
