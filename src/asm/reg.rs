@@ -85,7 +85,9 @@ impl Reg {
             }
             return Some(r);
         }
-        let (head, num) = t.split_at(1.min(t.len()));
+        // Split after the first character (not byte: input may be any UTF-8).
+        let head_len = t.chars().next().map_or(0, char::len_utf8);
+        let (head, num) = t.split_at(head_len);
         let (kind, max) = match head {
             "x" => (RegKind::X, 30),
             "w" => (RegKind::W, 30),
@@ -207,7 +209,9 @@ mod tests {
         }
         assert_eq!(Reg::parse("X5").unwrap().to_string(), "x5");
         assert_eq!(Reg::parse("lr").unwrap().loc(), Some(Loc::X(30)));
-        for s in ["x31", "w31", "v32", "x01", "r0", "v1.3s", "eax", "x"] {
+        for s in [
+            "x31", "w31", "v32", "x01", "r0", "v1.3s", "eax", "x", "ʓo12", "é1", "",
+        ] {
             assert!(Reg::parse(s).is_none(), "{s}");
         }
     }

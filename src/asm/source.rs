@@ -667,5 +667,7 @@ mod tests {
         assert!(Source::from_bytes("t.s", vec![]).is_err());
         assert!(Source::from_bytes("t.s", vec![0xff, 0xfe, 0x00]).is_err());
         assert!(Source::from_bytes("t.s", b"nop\n\0\0".to_vec()).is_err());
+        // Found by the fuzzer: a non-ASCII first character in an operand.
+        assert!(Source::parse("t.s", "add x0, x0, :ʓo12:.l\n".into()).is_ok());
     }
 }

@@ -72,7 +72,8 @@ impl FromStr for Loc {
             "fp" => return Ok(Loc::X(29)),
             _ => {}
         }
-        let (head, num) = t.split_at(1.min(t.len()));
+        let head_len = t.chars().next().map_or(0, char::len_utf8);
+        let (head, num) = t.split_at(head_len);
         let n: u8 = num
             .parse()
             .map_err(|_| format!("unknown register or flag `{s}`"))?;

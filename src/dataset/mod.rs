@@ -1,0 +1,206 @@
+//! Building the fine-tuning dataset from real compiled code.
+//!
+//! Every positive example's target is a *verified* rewrite: from the rule
+//! proposer, from a bounded enumerative search (deleting instructions), or
+//! from augmentation (inserting a known-removable inefficiency, so the
+//! original is the target). Negatives ("no change") are windows where
+//! neither finds anything. Splits are by source program, never by block, so
+//! the test split holds programs the model never saw.
+
+pub mod augment;
+
+use crate::asm::{Insn, Source};
+use crate::cfg::functions;
+use crate::cost::CostModel;
+use crate::pipeline::windows::windows;
+use crate::propose::{Proposer, Window};
+use crate::semantics::transfer::{rtl, summary};
+use crate::semantics::LocSet;
+use crate::verify::{Verifier, VerifyJob};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+
+/// One dataset example.
+#[derive(Clone, Debug, Serialize)]
+pub struct Example {
+    /// Source program (the unit of the train/valid/test split).
+    pub program: String,
+    pub split: &'static str,
+    /// `general`, or the augmentation kind / rule family for subsets.
+    pub subset: String,
+    /// Where the target came from: `rules:<name>`, `enum`, `augment`, `none`.
+    pub origin: String,
+    pub window: Vec<String>,
+    pub live_out: String,
+    /// The verified rewrite; `None` means "no change".
+    pub target: Option<Vec<String>>,
+    /// Chain-of-code: one register transfer per instruction.
+    pub code: Vec<String>,
+    /// Chain-of-code: live-out locations and what they equal.
+    pub live_values: Vec<String>,
+    pub cycles_before: f64,
+    pub cycles_after: f64,
+}
+
+/// Deterministic split by program name: 80% train, 10% valid, 10% test.
+pub fn split_of(program: &str) -> &'static str {
+    let h = program.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    match h % 10 {
+        0 => "test",
+        1 => "valid",
+        _ => "train",
+    }
+}
+
+/// Compile a C file to AArch64 assembly with `compiler` (`gcc`/`clang`) at
+/// `opt` (`-O0` ...).
+pub fn compile(c_file: &Path, compiler: &str, opt: &str, include: &[&str]) -> Result<String> {
+    let mut cmd = match compiler {
+        "gcc" => Command::new("aarch64-linux-gnu-gcc"),
+        _ => {
+            let mut c = Command::new("clang");
+            c.args(["--target=aarch64-linux-gnu", "-fno-addrsig", "-I/usr/aarch64-linux-gnu/include"]);
+            c
+        }
+    };
+    cmd.args([opt, "-S", "-w", "-fno-asynchronous-unwind-tables", "-o", "-"]);
+    for i in include {
+        cmd.arg(format!("-I{i}"));
+    }
+    let out = cmd.arg(c_file).output().with_context(|| format!("running {compiler}"))?;
+    anyhow::ensure!(out.status.success(), "{compiler} {opt} {} failed", c_file.display());
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn text(insns: &[Insn]) -> Vec<String> {
+    insns.iter().map(|i| i.to_string()).collect()
+}
+
+/// Candidates of the enumerative search: the window with one instruction
+/// removed, or two adjacent ones (branches are kept).
+fn deletions(insns: &[Insn]) -> Vec<Vec<Insn>> {
+    let n = insns.len();
+    let keep_last = insns
+        .last()
+        .is_some_and(|i| crate::semantics::effects(i).flow != crate::semantics::Flow::Next);
+    let limit = if keep_last { n.saturating_sub(1) } else { n };
+    let mut out = Vec::new();
+    for i in 0..limit {
+        let mut w = insns.to_vec();
+        w.remove(i);
+        out.push(w);
+        if i + 1 < limit && n <= 6 {
+            let mut w2 = insns.to_vec();
+            w2.drain(i..i + 2);
+            out.push(w2);
+        }
+    }
+    out
+}
+
+/// Knobs for [`build`].
+pub struct BuildOptions {
+    /// Keep one negative per this many windows with nothing to improve.
+    pub negative_every: usize,
+    /// Longest window searched by deletion.
+    pub enum_max: usize,
+}
+
+/// Examples from one compiled program.
+pub fn examples_from(
+    program: &str,
+    asm: &str,
+    rules: &dyn Proposer,
+    verifier: &Verifier,
+    cost: &dyn CostModel,
+    seen: &mut HashSet<String>,
+    opts: &BuildOptions,
+) -> Result<Vec<Example>> {
+    let src = Source::parse(program, asm.to_string())?;
+    let sites = windows(&functions(&src));
+    let split = split_of(program);
+    let mut out = Vec::new();
+    let mut negatives = 0usize;
+    // Originals, plus augmented variants whose target is the original.
+    let mut work: Vec<(Window, String, Option<Vec<Insn>>)> = Vec::new();
+    for (k, s) in sites.iter().enumerate() {
+        let w = &s.window;
+        if w.insns.len() < 2 {
+            continue;
+        }
+        work.push((w.clone(), "general".into(), None));
+        for (kind, aug) in augment::augment(&w.insns, w.live_out, k as u64) {
+            work.push((
+                Window { insns: aug, live_out: w.live_out },
+                kind.name().into(),
+                Some(w.insns.clone()),
+            ));
+        }
+    }
+    for (w, subset, known_target) in work {
+        let key = format!("{}|{}", w.text(), w.live_out);
+        if !seen.insert(key) {
+            continue;
+        }
+        let mut cands: Vec<(String, Vec<Insn>)> = Vec::new();
+        if let Some(t) = &known_target {
+            cands.push(("augment".into(), t.clone()));
+        }
+        for c in rules.propose(std::slice::from_ref(&w)).into_iter().flatten() {
+            cands.push((c.proposer, c.insns));
+        }
+        if w.insns.len() <= opts.enum_max {
+            cands.extend(deletions(&w.insns).into_iter().map(|d| ("enum".to_string(), d)));
+        }
+        let mut all: Vec<&[Insn]> = vec![&w.insns];
+        all.extend(cands.iter().map(|(_, c)| c.as_slice()));
+        let costs = cost.cost_many(&all)?;
+        let before = costs[0];
+        let mut best: Option<(usize, crate::cost::Cost)> = None;
+        let improving: Vec<usize> = (0..cands.len()).filter(|&i| costs[i + 1].improves_on(&before)).collect();
+        let jobs: Vec<VerifyJob> = improving
+            .iter()
+            .map(|&i| VerifyJob { original: &w.insns, candidate: &cands[i].1, live_out: w.live_out })
+            .collect();
+        for (&i, v) in improving.iter().zip(verifier.check_many(&jobs)) {
+            if v.is_equivalent() && best.is_none_or(|(_, c)| costs[i + 1].improves_on(&c)) {
+                best = Some((i, costs[i + 1]));
+            }
+        }
+        let (origin, target, after) = match best {
+            Some((i, c)) => (cands[i].0.clone(), Some(text(&cands[i].1)), c.cycles),
+            None => {
+                if subset != "general" {
+                    continue; // an augmentation that did not verify is dropped
+                }
+                negatives += 1;
+                if negatives % opts.negative_every.max(1) != 0 {
+                    continue;
+                }
+                ("none".to_string(), None, before.cycles)
+            }
+        };
+        out.push(Example {
+            program: program.to_string(),
+            split,
+            subset,
+            origin,
+            window: text(&w.insns),
+            live_out: w.live_out.to_string(),
+            target,
+            code: w.insns.iter().flat_map(rtl).collect(),
+            live_values: summary(&w.insns, w.live_out),
+            cycles_before: before.cycles,
+            cycles_after: after,
+        });
+    }
+    Ok(out)
+}
+
+/// The live-out set as the prompt shows it.
+pub fn live_out_text(l: LocSet) -> String {
+    l.to_string()
+}
