@@ -8,8 +8,8 @@
 //! what happened.
 
 pub mod asm;
-pub mod semantics;
 pub mod cost;
 pub mod patch;
 pub mod propose;
+pub mod semantics;
 pub mod verify;

@@ -31,7 +31,11 @@ impl Insn {
             Some(i) => (&text[..i], text[i..].trim()),
             None => (text, ""),
         };
-        if mn.is_empty() || !mn.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
+        if mn.is_empty()
+            || !mn
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        {
             return Err(OperandError(format!("cannot tokenize `{text}`")));
         }
         let lower = mn.to_ascii_lowercase();
@@ -155,7 +159,10 @@ mod tests {
         assert_eq!(i.mnemonic, "b");
         assert_eq!(i.cond, Some(Cond::Ne));
         assert_eq!(p("mov x0, #-1").operands[1].imm_value(), Some(-1));
-        assert_eq!(p("mov x0, #0xffffffffffffffff").operands[1].imm_value(), Some(-1));
+        assert_eq!(
+            p("mov x0, #0xffffffffffffffff").operands[1].imm_value(),
+            Some(-1)
+        );
     }
 
     #[test]

@@ -184,10 +184,16 @@ impl Mem {
 pub enum Operand {
     Reg(Reg),
     /// `{v0.4s, v1.4s}` or `{v0.4s-v3.4s}`, optionally `[lane]`.
-    RegList { regs: Vec<Reg>, lane: Option<u8> },
+    RegList {
+        regs: Vec<Reg>,
+        lane: Option<u8>,
+    },
     Imm(Imm),
     /// Shift or extend modifier: `lsl #3`, `sxtw`, `uxtw #2`, `msl #8`.
-    Modifier { op: String, amount: Option<Imm> },
+    Modifier {
+        op: String,
+        amount: Option<Imm>,
+    },
     Mem(Mem),
     Cond(Cond),
     /// A symbol expression: label, `1f`, `foo+8`, `:got:sym`, `=literal`.
@@ -214,7 +220,8 @@ impl Operand {
 pub struct OperandError(pub String);
 
 const SHIFTS: &[&str] = &[
-    "lsl", "lsr", "asr", "ror", "msl", "uxtb", "uxth", "uxtw", "uxtx", "sxtb", "sxth", "sxtw", "sxtx",
+    "lsl", "lsr", "asr", "ror", "msl", "uxtb", "uxth", "uxtw", "uxtx", "sxtb", "sxth", "sxtw",
+    "sxtx",
 ];
 
 /// Split on commas that are not inside `[]`, `{}` or `()`.
@@ -309,7 +316,11 @@ fn is_arm32_reg(s: &str) -> bool {
             .is_some_and(|n| n <= 15 && (t == "r0" || !t[1..].starts_with('0')))
 }
 
-fn parse_one(p: &str, takes_cond: bool, aliases: &HashMap<String, Reg>) -> Result<Operand, OperandError> {
+fn parse_one(
+    p: &str,
+    takes_cond: bool,
+    aliases: &HashMap<String, Reg>,
+) -> Result<Operand, OperandError> {
     check_chars(p)?;
     if let Some(inner) = p.strip_prefix('[') {
         return parse_mem(inner, aliases).map(Operand::Mem);
@@ -359,7 +370,8 @@ fn parse_one(p: &str, takes_cond: bool, aliases: &HashMap<String, Reg>) -> Resul
             "`{p}` is a 32-bit Arm register, not AArch64"
         )));
     }
-    if p.contains(char::is_whitespace) && !p.contains(['+', '-', '*', '(', '<', '>', '|', '&', '/']) {
+    if p.contains(char::is_whitespace) && !p.contains(['+', '-', '*', '(', '<', '>', '|', '&', '/'])
+    {
         return Err(OperandError(format!("cannot tokenize operand `{p}`")));
     }
     Ok(Operand::Sym(p.to_string()))
@@ -384,7 +396,11 @@ fn parse_mem(inner: &str, aliases: &HashMap<String, Reg>) -> Result<Mem, Operand
         base,
         offset: None,
         index: None,
-        mode: if pre { AddrMode::PreIndex } else { AddrMode::Offset },
+        mode: if pre {
+            AddrMode::PreIndex
+        } else {
+            AddrMode::Offset
+        },
     };
     match parts.len() {
         1 => {}
@@ -456,16 +472,16 @@ fn parse_list(inner: &str, aliases: &HashMap<String, Reg>) -> Result<Operand, Op
         } else {
             match lookup_reg(item, aliases) {
                 Some(r) if r.kind == RegKind::V => regs.push(r),
-                _ => {
-                    return Err(OperandError(format!(
-                        "`{item}` in a register list is not a vector register (32-bit Arm push/pop?)"
-                    )))
-                }
+                _ => return Err(OperandError(format!(
+                    "`{item}` in a register list is not a vector register (32-bit Arm push/pop?)"
+                ))),
             }
         }
     }
     if regs.is_empty() || regs.len() > 4 {
-        return Err(OperandError("register list must hold 1 to 4 vector registers".into()));
+        return Err(OperandError(
+            "register list must hold 1 to 4 vector registers".into(),
+        ));
     }
     Ok(Operand::RegList { regs, lane })
 }

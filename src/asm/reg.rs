@@ -134,7 +134,8 @@ impl Reg {
 }
 
 fn parse_num(s: &str, max: u8) -> Option<u8> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
         return None;
     }
     let n: u8 = s.parse().ok()?;
@@ -144,7 +145,21 @@ fn parse_num(s: &str, max: u8) -> Option<u8> {
 fn is_arrangement(a: &str) -> bool {
     matches!(
         a,
-        "8b" | "16b" | "4h" | "8h" | "2s" | "4s" | "1d" | "2d" | "1q" | "b" | "h" | "s" | "d" | "q" | "2h" | "4b"
+        "8b" | "16b"
+            | "4h"
+            | "8h"
+            | "2s"
+            | "4s"
+            | "1d"
+            | "2d"
+            | "1q"
+            | "b"
+            | "h"
+            | "s"
+            | "d"
+            | "q"
+            | "2h"
+            | "4b"
     )
 }
 
@@ -183,7 +198,10 @@ mod tests {
 
     #[test]
     fn parses_views() {
-        for s in ["x0", "w30", "sp", "wsp", "xzr", "wzr", "q31", "d8", "s0", "h1", "b2", "v3.4s", "v3.s[1]", "v31.16b", "v0"] {
+        for s in [
+            "x0", "w30", "sp", "wsp", "xzr", "wzr", "q31", "d8", "s0", "h1", "b2", "v3.4s",
+            "v3.s[1]", "v31.16b", "v0",
+        ] {
             let r = Reg::parse(s).unwrap_or_else(|| panic!("{s}"));
             assert_eq!(r.to_string(), s);
         }

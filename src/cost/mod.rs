@@ -15,6 +15,7 @@ impl Cost {
     /// lowers the instruction count.
     pub fn improves_on(&self, before: &Cost) -> bool {
         self.cycles < before.cycles - 1e-9
-            || ((self.cycles - before.cycles).abs() <= 1e-9 && self.instructions < before.instructions)
+            || ((self.cycles - before.cycles).abs() <= 1e-9
+                && self.instructions < before.instructions)
     }
 }

@@ -1,0 +1,1 @@
+//! Whole-program comparison under qemu-aarch64 (filled in below).
