@@ -472,9 +472,11 @@ fn parse_list(inner: &str, aliases: &HashMap<String, Reg>) -> Result<Operand, Op
         } else {
             match lookup_reg(item, aliases) {
                 Some(r) if r.kind == RegKind::V => regs.push(r),
-                _ => return Err(OperandError(format!(
+                _ => {
+                    return Err(OperandError(format!(
                     "`{item}` in a register list is not a vector register (32-bit Arm push/pop?)"
-                ))),
+                )))
+                }
             }
         }
     }

@@ -171,9 +171,14 @@ fn mangle_imm(imm: &Imm, job: usize, syms: &mut Symbols) -> Result<Imm, String> 
 /// The instruction with its symbols renamed, as assembler text.
 fn mangle_insn(insn: &Insn, job: usize, syms: &mut Symbols) -> Result<String, String> {
     let target = super::support::branch_target_operand(insn);
+    // Operands that are names but not symbols: system registers, prefetch
+    // and barrier options.
+    let keep_names = matches!(insn.mnemonic.as_str(), "mrs" | "msr" | "bti" | "hint");
+    let prefetch = insn.mnemonic.starts_with("prf");
     let mut out = insn.clone();
     for (k, op) in out.operands.iter_mut().enumerate() {
         match op {
+            Operand::Sym(_) if keep_names || (prefetch && k == 0) => {}
             Operand::Sym(s) => *s = mangle_expr(s, job, syms, Some(k) == target)?,
             Operand::Imm(i) => *i = mangle_imm(i, job, syms)?,
             Operand::Mem(m) => {
@@ -231,7 +236,9 @@ fn job_source(
     for (name, is_exit) in &syms.names {
         if !*is_exit {
             let m = symbol_name(job, name);
-            let _ = write!(s, "\t.p2align 4\n{m}:\n\t.quad ");
+            // Global: ld fills GOT slots of local symbols wrongly in this
+            // static, headerless (-N) link.
+            let _ = write!(s, "\t.p2align 4\n\t.globl {m}\n{m}:\n\t.quad ");
             let words: Vec<String> = (0..SYMBOL_DATA / 8)
                 .map(|_| format!("{:#x}", rng.next()))
                 .collect();
