@@ -108,16 +108,25 @@ impl Template {
                 Piece::Var { var, view } => {
                     let v = vars.get(*var)?.as_ref()?;
                     match (v, view) {
-                        (_, None) => s.push_str(&v.render()),
+                        (_, None) => push_value(&mut s, v),
                         (Value::Reg(r), Some(k)) => s.push_str(&view_of(r, *k)?.to_string()),
                         _ => return None,
                     }
                 }
-                Piece::Expr(e) => s.push_str(&e.eval(vars, facts).ok()?.render()),
+                Piece::Expr(e) => push_value(&mut s, &e.eval(vars, facts).ok()?),
             }
         }
         Insn::parse_plain(&s).ok()
     }
+}
+
+/// Append `v`; an integer in operand position gets its `#` when the
+/// template did not write one (`tst ?a, ?b` with `?b` bound to 255).
+fn push_value(s: &mut String, v: &Value) {
+    if matches!(v, Value::Int(_)) && !s.ends_with('#') {
+        s.push('#');
+    }
+    s.push_str(&v.render());
 }
 
 /// The `kind` view (x or w) of a general register.
