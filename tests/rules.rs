@@ -39,11 +39,18 @@ fn proposals(p: &RuleProposer, rule: &str, src: &str, live: &str) -> Vec<String>
     p.propose_window(&w)
         .into_iter()
         .filter(|c| c.proposer == format!("rules:{rule}"))
-        .map(|c| c.insns.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n"))
+        .map(|c| {
+            c.insns
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .collect()
 }
 
 /// (rule, window, live-out, expected window after the rewrite)
+#[rustfmt::skip]
 const FIRES: &[(&str, &str, &str, &str)] = &[
     // moves
     ("mov-self-x", "mov x0, x0; add x1, x0, #1", "x1", "add x1, x0, #1"),
@@ -150,6 +157,7 @@ const FIRES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// (rule, window, live-out): near-misses the rule must leave alone.
+#[rustfmt::skip]
 const SILENT: &[(&str, &str, &str)] = &[
     ("mov-self-x", "mov w0, w0", "x0"),
     ("mov-self-x", "mov x0, x1", "x0"),
@@ -229,15 +237,24 @@ fn near_misses_do_not_fire() {
     let p = builtin();
     for (rule, src, live) in SILENT {
         let got = proposals(p, rule, src, live);
-        assert!(got.is_empty(), "rule {rule} on `{src}` (live {live}) fired: {got:#?}");
+        assert!(
+            got.is_empty(),
+            "rule {rule} on `{src}` (live {live}) fired: {got:#?}"
+        );
     }
 }
 
 #[test]
 fn every_shipped_rule_is_exercised() {
     let fired: BTreeSet<&str> = FIRES.iter().map(|f| f.0).collect();
-    let missing: Vec<&str> = builtin().rule_names().filter(|n| !fired.contains(n)).collect();
-    assert!(missing.is_empty(), "rules without a positive test: {missing:?}");
+    let missing: Vec<&str> = builtin()
+        .rule_names()
+        .filter(|n| !fired.contains(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rules without a positive test: {missing:?}"
+    );
 }
 
 #[test]
@@ -245,7 +262,10 @@ fn candidates_cover_the_whole_window() {
     // x9 is not read by `ret` (AAPCS64 caller-saved), so the constant is dead.
     let w = window("add x0, x0, #1; mov x9, #8; mul x0, x2, x9; ret", "");
     let c = builtin().propose_window(&w);
-    let lsl = c.iter().find(|c| c.proposer == "rules:mul-pow2-to-lsl").unwrap();
+    let lsl = c
+        .iter()
+        .find(|c| c.proposer == "rules:mul-pow2-to-lsl")
+        .unwrap();
     let text: Vec<String> = lsl.insns.iter().map(|i| i.to_string()).collect();
     assert_eq!(text, ["add x0, x0, #1", "lsl x0, x2, #3", "ret"]);
     assert!(lsl.trace.as_deref().unwrap().contains("rules/arith.rules:"));
@@ -253,7 +273,11 @@ fn candidates_cover_the_whole_window() {
 
 #[test]
 fn batched_propose_keeps_window_order() {
-    let ws = [window("mov x0, x0", "x0"), window("nop", ""), window("add x0, x1, #0", "x0")];
+    let ws = [
+        window("mov x0, x0", "x0"),
+        window("nop", ""),
+        window("add x0, x1, #0", "x0"),
+    ];
     let out = builtin().propose(&ws);
     assert_eq!(out.len(), 3);
     assert_eq!(out[0][0].proposer, "rules:mov-self-x");
@@ -266,11 +290,21 @@ fn batched_propose_keeps_window_order() {
 fn wrong_rules_fire_for_the_validator_to_reject() {
     let p = RuleProposer::wrong_for_tests().unwrap();
     assert_eq!(
-        proposals(&p, "WRONG-sub-cmp0-to-subs", "sub w0, w1, w2; cmp w0, #0; b.hs .L1", ""),
+        proposals(
+            &p,
+            "WRONG-sub-cmp0-to-subs",
+            "sub w0, w1, w2; cmp w0, #0; b.hs .L1",
+            ""
+        ),
         [normalize("subs w0, w1, w2; b.hs .L1")]
     );
     assert_eq!(
-        proposals(&p, "WRONG-sdiv2-to-asr", "mov w1, #2; sdiv w0, w2, w1", "x0"),
+        proposals(
+            &p,
+            "WRONG-sdiv2-to-asr",
+            "mov w1, #2; sdiv w0, w2, w1",
+            "x0"
+        ),
         [normalize("asr w0, w2, #1")]
     );
     assert!(builtin().rule_names().all(|n| !n.starts_with("WRONG")));
@@ -284,7 +318,9 @@ fn malformed_rule_file_names_file_and_line() {
     let err = RuleProposer::from_file(&path).err().unwrap().to_string();
     assert!(err.contains("bad.rules:8:"), "{err}");
     assert!(err.contains("unknown metavariable `?c`"), "{err}");
-    let missing = RuleProposer::from_file(dir.path().join("none.rules")).err().unwrap();
+    let missing = RuleProposer::from_file(dir.path().join("none.rules"))
+        .err()
+        .unwrap();
     assert!(missing.to_string().contains("none.rules"));
 }
 

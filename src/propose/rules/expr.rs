@@ -273,7 +273,10 @@ fn width_of(r: &Reg) -> R<u32> {
 
 /// A constant as the `width`-bit pattern the hardware holds.
 fn bits(v: i128, width: i128) -> R<u64> {
-    let w = u32::try_from(width).ok().filter(|w| (1..=64).contains(w)).ok_or(NoMatch)?;
+    let w = u32::try_from(width)
+        .ok()
+        .filter(|w| (1..=64).contains(w))
+        .ok_or(NoMatch)?;
     Ok((v as u64) & imm::mask(w))
 }
 
@@ -340,12 +343,18 @@ fn call(f: Func, a: &[Value], facts: &dyn Facts) -> R<Value> {
 pub type ParseErr = String;
 
 /// Parses an expression; `var` resolves `?name` to a variable index.
-pub fn parse(src: &str, var: &mut dyn FnMut(&str) -> Result<usize, ParseErr>) -> Result<Expr, ParseErr> {
+pub fn parse(
+    src: &str,
+    var: &mut dyn FnMut(&str) -> Result<usize, ParseErr>,
+) -> Result<Expr, ParseErr> {
     let toks = lex(src)?;
     let mut p = Parser { toks, pos: 0, var };
     let e = p.expr(0)?;
     if p.pos != p.toks.len() {
-        return Err(format!("unexpected `{}` in expression `{src}`", p.toks[p.pos]));
+        return Err(format!(
+            "unexpected `{}` in expression `{src}`",
+            p.toks[p.pos]
+        ));
     }
     Ok(e)
 }
@@ -424,7 +433,11 @@ impl Parser<'_> {
         self.toks.get(self.pos).map(String::as_str)
     }
     fn next(&mut self) -> Result<String, ParseErr> {
-        let t = self.toks.get(self.pos).cloned().ok_or("expression ends early")?;
+        let t = self
+            .toks
+            .get(self.pos)
+            .cloned()
+            .ok_or("expression ends early")?;
         self.pos += 1;
         Ok(t)
     }
@@ -506,7 +519,10 @@ impl Parser<'_> {
             }
             self.expect(")")?;
             if args.len() < arity || (!variadic && args.len() != arity) {
-                return Err(format!("`{t}` takes {arity} argument(s), got {}", args.len()));
+                return Err(format!(
+                    "`{t}` takes {arity} argument(s), got {}",
+                    args.len()
+                ));
             }
             return Ok(Expr::Call(f, args));
         }
@@ -543,7 +559,10 @@ mod tests {
     fn eval(src: &str, vars: &[Option<Value>]) -> Option<Value> {
         let names = ["a", "b", "c"];
         let e = parse(src, &mut |n| {
-            names.iter().position(|x| *x == n).ok_or(format!("unknown ?{n}"))
+            names
+                .iter()
+                .position(|x| *x == n)
+                .ok_or(format!("unknown ?{n}"))
         })
         .unwrap();
         e.eval(vars, &NoFacts).ok()
@@ -552,12 +571,22 @@ mod tests {
     #[test]
     fn precedence_and_functions() {
         let v = [Some(Value::Int(8)), Some(Value::Int(16)), None];
-        assert_eq!(eval("?b == ?a + 8 && ?a % 8 == 0", &v), Some(Value::Bool(true)));
+        assert_eq!(
+            eval("?b == ?a + 8 && ?a % 8 == 0", &v),
+            Some(Value::Bool(true))
+        );
         assert_eq!(eval("1 + 2 * 3 << 1", &v), Some(Value::Int(14)));
         assert_eq!(eval("log2(?a) + 1", &v), Some(Value::Int(4)));
         assert_eq!(eval("log2(12)", &v), None);
-        assert_eq!(eval("pow2(?c)", &v), None, "unbound variable does not match");
-        assert_eq!(eval("movk(0xffff, 0x1234, 16)", &v), Some(Value::Int(0x1234_ffff)));
+        assert_eq!(
+            eval("pow2(?c)", &v),
+            None,
+            "unbound variable does not match"
+        );
+        assert_eq!(
+            eval("movk(0xffff, 0x1234, 16)", &v),
+            Some(Value::Int(0x1234_ffff))
+        );
         assert_eq!(eval("invert(lt)", &v), Some(Value::Cond(Cond::Ge)));
         assert_eq!(eval("oneof(lt, eq, ne)", &v), Some(Value::Bool(false)));
         assert_eq!(eval("sext(0xffffffff, 32)", &v), Some(Value::Int(-1)));
@@ -567,8 +596,12 @@ mod tests {
     #[test]
     fn parse_errors() {
         let mut var = |_: &str| Ok(0);
-        assert!(parse("pow3(1)", &mut var).unwrap_err().contains("unknown function"));
-        assert!(parse("log2(1, 2)", &mut var).unwrap_err().contains("takes 1"));
+        assert!(parse("pow3(1)", &mut var)
+            .unwrap_err()
+            .contains("unknown function"));
+        assert!(parse("log2(1, 2)", &mut var)
+            .unwrap_err()
+            .contains("takes 1"));
         assert!(parse("1 +", &mut var).is_err());
         assert!(parse("1 2", &mut var).is_err());
         assert!(parse("1 $ 2", &mut var).is_err());

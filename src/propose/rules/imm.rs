@@ -37,9 +37,7 @@ pub fn is_logical_imm(v: u64, width: u32) -> bool {
 /// `v` fits one `movz` of a `width`-bit register: a single 16-bit chunk.
 pub fn is_movz_imm(v: u64, width: u32) -> bool {
     let v = v & mask(width);
-    (0..width)
-        .step_by(16)
-        .any(|s| v & !(0xffffu64 << s) == 0)
+    (0..width).step_by(16).any(|s| v & !(0xffffu64 << s) == 0)
 }
 
 /// `v` fits one `movn`: its complement within `width` is a single chunk.

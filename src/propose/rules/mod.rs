@@ -24,17 +24,38 @@ use std::path::Path;
 
 /// The shipped rule files, embedded so that the binary is self-contained.
 const BUILTIN: &[(&str, &str)] = &[
-    ("rules/moves.rules", include_str!("../../../rules/moves.rules")),
-    ("rules/memory.rules", include_str!("../../../rules/memory.rules")),
-    ("rules/arith.rules", include_str!("../../../rules/arith.rules")),
-    ("rules/constants.rules", include_str!("../../../rules/constants.rules")),
-    ("rules/branches.rules", include_str!("../../../rules/branches.rules")),
-    ("rules/extend.rules", include_str!("../../../rules/extend.rules")),
+    (
+        "rules/moves.rules",
+        include_str!("../../../rules/moves.rules"),
+    ),
+    (
+        "rules/memory.rules",
+        include_str!("../../../rules/memory.rules"),
+    ),
+    (
+        "rules/arith.rules",
+        include_str!("../../../rules/arith.rules"),
+    ),
+    (
+        "rules/constants.rules",
+        include_str!("../../../rules/constants.rules"),
+    ),
+    (
+        "rules/branches.rules",
+        include_str!("../../../rules/branches.rules"),
+    ),
+    (
+        "rules/extend.rules",
+        include_str!("../../../rules/extend.rules"),
+    ),
 ];
 
 /// A deliberately wrong rule set (not part of [`RuleProposer::builtin`]) so
 /// that tests can show the validator rejecting bad candidates.
-pub const WRONG_RULES: (&str, &str) = ("rules/test/wrong.rules", include_str!("../../../rules/test/wrong.rules"));
+pub const WRONG_RULES: (&str, &str) = (
+    "rules/test/wrong.rules",
+    include_str!("../../../rules/test/wrong.rules"),
+);
 
 /// Proposes rewrites from a library of pattern rules.
 pub struct RuleProposer {
@@ -85,7 +106,11 @@ impl RuleProposer {
         let mut names: HashMap<&str, &str> = HashMap::new();
         for r in &rules {
             if let Some(prev) = names.insert(&r.name, &r.origin) {
-                anyhow::bail!("{}: rule `{}` is already defined at {prev}", r.origin, r.name);
+                anyhow::bail!(
+                    "{}: rule `{}` is already defined at {prev}",
+                    r.origin,
+                    r.name
+                );
             }
         }
         let mut by_mnemonic: HashMap<String, Vec<usize>> = HashMap::new();
@@ -116,10 +141,16 @@ impl RuleProposer {
         let mut out = Vec::new();
         for start in 0..window.insns.len() {
             let first = &window.insns[start];
-            let keyed = self.by_mnemonic.get(&first.mnemonic).map(Vec::as_slice).unwrap_or(&[]);
+            let keyed = self
+                .by_mnemonic
+                .get(&first.mnemonic)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             for &ri in keyed.iter().chain(&self.wildcard) {
                 let rule = &self.rules[ri];
-                let Some(repl) = apply(rule, window, start, &facts) else { continue };
+                let Some(repl) = apply(rule, window, start, &facts) else {
+                    continue;
+                };
                 let len = rule.pattern.len();
                 let mut insns = Vec::with_capacity(window.insns.len() - len + repl.len());
                 insns.extend_from_slice(&window.insns[..start]);

@@ -101,10 +101,17 @@ pub enum OpPat {
     Imm(ImmPat),
     /// `lsl #?s`; a trailing `lsl` with a metavariable amount also matches an
     /// absent shift, binding 0.
-    Shift { op: String, amount: Option<ImmPat> },
+    Shift {
+        op: String,
+        amount: Option<ImmPat>,
+    },
     /// `[?b]`, `[?b, #?o]`, `[?b, #?o]!`, `[?b], #?o`; an absent offset
     /// counts as 0. Register-indexed and relocated addresses never match.
-    Mem { base: RegPat, offset: ImmPat, mode: MemModePat },
+    Mem {
+        base: RegPat,
+        offset: ImmPat,
+        mode: MemModePat,
+    },
     Cond(Cond),
     Sym(String),
 }
@@ -250,7 +257,11 @@ impl InsnPat {
             }
         }
         if trailing_lsl0 {
-            if let Some(OpPat::Shift { amount: Some(ImmPat::Var(v)), .. }) = self.operands.last() {
+            if let Some(OpPat::Shift {
+                amount: Some(ImmPat::Var(v)),
+                ..
+            }) = self.operands.last()
+            {
                 return bind(vars, *v, Value::Int(0));
             }
         }
@@ -261,7 +272,8 @@ impl InsnPat {
 fn parse_reg_or_var(p: &str, var: VarFn) -> Result<RegPat, String> {
     if let Some(body) = p.strip_prefix('?') {
         let (name, class, view) = if let Some((n, c)) = body.split_once(':') {
-            let class = RegClass::parse(c).ok_or_else(|| format!("unknown register class `:{c}`"))?;
+            let class =
+                RegClass::parse(c).ok_or_else(|| format!("unknown register class `:{c}`"))?;
             (n, class, None)
         } else if let Some((n, v)) = body.split_once('.') {
             let view = match v {
@@ -314,9 +326,17 @@ fn parse_operand(p: &str, var: VarFn) -> Result<OpPat, String> {
         let offset = match parts.len() {
             1 => ImmPat::Lit(0),
             2 => parse_imm(parts[1], var)?,
-            _ => return Err(format!("memory pattern `{p}`: only [base], [base, #off] are supported")),
+            _ => {
+                return Err(format!(
+                    "memory pattern `{p}`: only [base], [base, #off] are supported"
+                ))
+            }
         };
-        let mode = if pre { MemModePat::Pre } else { MemModePat::Offset };
+        let mode = if pre {
+            MemModePat::Pre
+        } else {
+            MemModePat::Offset
+        };
         return Ok(OpPat::Mem { base, offset, mode });
     }
     if p.starts_with('#') {
@@ -343,7 +363,9 @@ fn parse_operand(p: &str, var: VarFn) -> Result<OpPat, String> {
     if let Some(c) = Cond::parse(p) {
         return Ok(OpPat::Cond(c));
     }
-    if p.chars().all(|c| c.is_ascii_alphanumeric() || "._$".contains(c)) {
+    if p.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._$".contains(c))
+    {
         return Ok(OpPat::Sym(p.to_string()));
     }
     Err(format!("cannot read operand pattern `{p}`"))
@@ -417,7 +439,13 @@ fn match_operand(p: &OpPat, o: &Operand, vars: &mut [Option<Value>]) -> bool {
             _ => false,
         },
         (OpPat::Imm(ip), Operand::Imm(i)) => match_imm(ip, i.value, vars),
-        (OpPat::Shift { op, amount }, Operand::Modifier { op: oop, amount: oam }) => {
+        (
+            OpPat::Shift { op, amount },
+            Operand::Modifier {
+                op: oop,
+                amount: oam,
+            },
+        ) => {
             op == oop
                 && match (amount, oam) {
                     (None, None) => true,
@@ -434,7 +462,9 @@ fn match_operand(p: &OpPat, o: &Operand, vars: &mut [Option<Value>]) -> bool {
                 Some(i) => i.value,
             };
             let mode_ok = match (mode, &m.mode) {
-                (MemModePat::Offset, AddrMode::Offset) | (MemModePat::Pre, AddrMode::PreIndex) => true,
+                (MemModePat::Offset, AddrMode::Offset) | (MemModePat::Pre, AddrMode::PreIndex) => {
+                    true
+                }
                 (MemModePat::Post(pp), AddrMode::PostIndex(po)) => match po.as_ref() {
                     Operand::Imm(i) => match_imm(pp, i.value, vars),
                     _ => false,
@@ -467,7 +497,8 @@ mod tests {
         let mut names = Vec::new();
         let p = pat(p, &mut names);
         let mut vars = vec![None; names.len()];
-        p.matches(&Insn::parse_plain(i).unwrap(), &mut vars).then_some(vars)
+        p.matches(&Insn::parse_plain(i).unwrap(), &mut vars)
+            .then_some(vars)
     }
 
     #[test]
@@ -482,7 +513,10 @@ mod tests {
         assert!(try_match("ldr ?d, [?b, #?o]", "ldr w0, [x1, #8]!").is_none());
         assert!(try_match("ldr ?d, [?b, #?o]", "ldr w0, [x1, x2]").is_none());
         assert!(try_match("ldr ?d, [?b], #?o", "ldr w0, [x1], #8").is_some());
-        assert!(try_match("uxtw ?d.x, ?d", "uxtw x3, w3").is_none(), "view after plain needs binding first");
+        assert!(
+            try_match("uxtw ?d.x, ?d", "uxtw x3, w3").is_none(),
+            "view after plain needs binding first"
+        );
         assert!(try_match("add ?d, ?d.w, #0", "add w3, w3, #0").is_some());
     }
 

@@ -90,7 +90,11 @@ pub fn parse_rules(text: &str, origin: &str) -> Result<Vec<Rule>> {
         let err = |m: String| anyhow::anyhow!("{at}: {m}");
         match (&section, kw) {
             (Section::Outside, "rule") => {
-                if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+                if rest.is_empty()
+                    || !rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                {
                     bail!("{at}: rule names are letters, digits, `-` and `_`, got `{rest}`");
                 }
                 if let Some(prev) = seen.insert(rest.to_string(), at.clone()) {
@@ -164,14 +168,21 @@ pub fn parse_rules(text: &str, origin: &str) -> Result<Vec<Rule>> {
                 let (rule, vars) = cur.as_mut().expect("inside a rule");
                 let t = Template::parse(line, &mut |n| vars.lookup(n)).map_err(err)?;
                 if t.copies().is_some_and(|k| k > rule.pattern.len()) {
-                    bail!("{at}: `{line}` copies beyond the {} matched instruction(s)", rule.pattern.len());
+                    bail!(
+                        "{at}: `{line}` copies beyond the {} matched instruction(s)",
+                        rule.pattern.len()
+                    );
                 }
                 rule.replacement.push(t);
             }
         }
     }
     if let Some((rule, _)) = cur {
-        bail!("{origin}: rule `{}` ({}) has no `end`", rule.name, rule.origin);
+        bail!(
+            "{origin}: rule `{}` ({}) has no `end`",
+            rule.name,
+            rule.origin
+        );
     }
     Ok(rules)
 }
@@ -212,12 +223,17 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_line() {
-        assert!(err("rule a\n mov ?a, ?b\n =>\n mov ?a, ?c\nend\n").starts_with("t.rules:4: unknown metavariable `?c`"));
+        assert!(err("rule a\n mov ?a, ?b\n =>\n mov ?a, ?c\nend\n")
+            .starts_with("t.rules:4: unknown metavariable `?c`"));
         assert!(err("mov x0, x1\n").starts_with("t.rules:1: expected `rule"));
         assert!(err("rule a\n mov ?a, ?b\nend\n").starts_with("t.rules:3:"));
         assert!(err("rule a\n mov ?a, ?b\n =>\n").contains("has no `end`"));
-        assert!(err("rule a\n mov ?a, ?b\n where frob(?a)\n =>\nend\n").starts_with("t.rules:3: unknown function"));
+        assert!(err("rule a\n mov ?a, ?b\n where frob(?a)\n =>\nend\n")
+            .starts_with("t.rules:3: unknown function"));
         assert!(err("rule a\n frob ?a, [x\n =>\nend\n").starts_with("t.rules:2:"));
-        assert!(err("rule a\n mov ?a, ?b\n =>\nend\nrule a\n mov ?a, ?b\n =>\nend\n").contains("already defined at t.rules:1"));
+        assert!(
+            err("rule a\n mov ?a, ?b\n =>\nend\nrule a\n mov ?a, ?b\n =>\nend\n")
+                .contains("already defined at t.rules:1")
+        );
     }
 }

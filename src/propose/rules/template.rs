@@ -27,13 +27,14 @@ impl Template {
     }
 
     /// `var` resolves a metavariable name that must already be defined.
-    pub fn parse(text: &str, var: &mut dyn FnMut(&str) -> Result<usize, String>) -> Result<Template, String> {
+    pub fn parse(
+        text: &str,
+        var: &mut dyn FnMut(&str) -> Result<usize, String>,
+    ) -> Result<Template, String> {
         if let Some(k) = text.trim().strip_prefix('$') {
-            let k: usize = k
-                .parse()
-                .ok()
-                .filter(|k| *k > 0)
-                .ok_or_else(|| format!("`${k}`: copy a matched instruction with `$1`, `$2`, ..."))?;
+            let k: usize = k.parse().ok().filter(|k| *k > 0).ok_or_else(|| {
+                format!("`${k}`: copy a matched instruction with `$1`, `$2`, ...")
+            })?;
             return Ok(Template {
                 pieces: Vec::new(),
                 copy: Some(k),
@@ -62,13 +63,20 @@ impl Template {
                         && matches!(cs[j + 1], 'w' | 'x')
                         && !cs.get(j + 2).is_some_and(|c| is_word(*c))
                     {
-                        view = Some(if cs[j + 1] == 'w' { RegKind::W } else { RegKind::X });
+                        view = Some(if cs[j + 1] == 'w' {
+                            RegKind::W
+                        } else {
+                            RegKind::X
+                        });
                         j += 2;
                     }
                     if !lit.is_empty() {
                         pieces.push(Piece::Text(std::mem::take(&mut lit)));
                     }
-                    pieces.push(Piece::Var { var: var(&name)?, view });
+                    pieces.push(Piece::Var {
+                        var: var(&name)?,
+                        view,
+                    });
                     i = j;
                 }
                 '{' => {
@@ -97,7 +105,12 @@ impl Template {
 
     /// The instruction this line stands for under `vars`, or `None` if a
     /// hole cannot be filled or the text does not parse.
-    pub fn instantiate(&self, matched: &[Insn], vars: &[Option<Value>], facts: &dyn Facts) -> Option<Insn> {
+    pub fn instantiate(
+        &self,
+        matched: &[Insn],
+        vars: &[Option<Value>],
+        facts: &dyn Facts,
+    ) -> Option<Insn> {
         if let Some(k) = self.copy {
             return matched.get(k - 1).cloned();
         }
