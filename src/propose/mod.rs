@@ -8,6 +8,10 @@ use crate::asm::Insn;
 use crate::semantics::LocSet;
 use serde::Serialize;
 
+pub mod rules;
+
+pub use rules::RuleProposer;
+
 /// A straight-line run of instructions to be replaced as a whole, with what
 /// the rest of the program can observe after it.
 #[derive(Clone, Debug)]
