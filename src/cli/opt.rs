@@ -1,10 +1,39 @@
 //! `peephole opt FILE`: the main job.
 
 use crate::asm::Source;
-use crate::report::write_atomic;
-use anyhow::{bail, Result};
-use std::io::Write;
+use crate::cost::{cost_model, DEFAULT_CPU};
+use crate::pipeline::optimize::{optimize, Options, Outcome};
+use crate::propose::rules::RuleProposer;
+use crate::propose::Proposer;
+use crate::report::{diff::unified, write_atomic};
+use crate::verify::{Verifier, VerifyConfig};
+use anyhow::{bail, Context, Result};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+
+/// Options shared by `opt` and `check`: which proposers, how hard to verify,
+/// which core to cost for.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Proposers, comma-separated: `rules`, `llm`, or `none` (default: all available).
+    #[arg(long, value_delimiter = ',')]
+    pub propose: Option<Vec<String>>,
+    /// Core whose llvm-mca scheduling model judges speed.
+    #[arg(long, default_value = DEFAULT_CPU)]
+    pub cpu: String,
+    /// Validator tests (machine states) per candidate.
+    #[arg(long, default_value_t = 1000)]
+    pub tests: u32,
+    /// Seed for the validator's machine states.
+    #[arg(long, default_value_t = VerifyConfig::default().seed)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Extra rule file(s): each proposes on its own, whatever `--propose` says.
+    #[arg(long = "rules")]
+    pub rule_files: Vec<PathBuf>,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct OptArgs {
@@ -16,23 +45,129 @@ pub struct OptArgs {
     /// Rewrite FILE itself (atomically).
     #[arg(long)]
     pub in_place: bool,
-    /// Proposers to use: comma-separated from `rules`, `llm`, or `none`.
-    #[arg(long, default_value = "none", value_delimiter = ',')]
-    pub propose: Vec<String>,
+    /// Print a unified diff of the changes (instead of the file, when no -o/--in-place).
+    #[arg(long)]
+    pub diff: bool,
+    /// Write a JSON report of every rewrite and a summary.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// The proposers, verifier and cost model a run uses.
+pub struct Engine {
+    pub proposers: Vec<Box<dyn Proposer>>,
+    pub verifier: Verifier,
+    pub cost: Box<dyn crate::cost::CostModel>,
+}
+
+impl Engine {
+    pub fn new(a: &EngineArgs) -> Result<Engine> {
+        if let Some(j) = a.jobs {
+            // Ignore the error when a pool already exists (tests, repeated calls).
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(j.max(1))
+                .build_global();
+        }
+        let wanted: Vec<String> = a.propose.clone().unwrap_or_else(|| vec!["rules".into()]);
+        let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
+        for p in &wanted {
+            match p.as_str() {
+                "none" => {}
+                "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
+                other => bail!("unknown proposer `{other}` (available: rules, none)"),
+            }
+        }
+        for f in &a.rule_files {
+            proposers.push(Box::new(RuleProposer::from_file(f)?));
+        }
+        Ok(Engine {
+            proposers,
+            verifier: Verifier::new(VerifyConfig {
+                tests: a.tests,
+                seed: a.seed,
+            })?,
+            cost: cost_model(&a.cpu)?,
+        })
+    }
+
+    /// Optimize one parsed file, with a progress line on a terminal.
+    pub fn run(
+        &self,
+        src: &Source,
+        opts: &Options,
+        keep: &dyn Fn(&crate::pipeline::windows::Site) -> bool,
+    ) -> Result<Outcome> {
+        let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_message(format!("{}: proposing", src.name));
+            b
+        });
+        let on_round = |round: usize, active: usize| {
+            if let Some(b) = &bar {
+                b.set_message(format!(
+                    "{}: round {} ({} windows)",
+                    src.name,
+                    round + 1,
+                    active
+                ));
+                b.tick();
+            }
+        };
+        let out = optimize(
+            src,
+            &props,
+            &self.verifier,
+            self.cost.as_ref(),
+            opts,
+            keep,
+            &on_round,
+        );
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        out
+    }
 }
 
 pub fn run(args: &OptArgs) -> Result<i32> {
     let src = Source::read(&args.file)?;
-    for p in &args.propose {
-        if p != "none" {
-            bail!("unknown proposer `{p}` (available: none)");
-        }
+    let engine = Engine::new(&args.engine)?;
+    let outcome = engine.run(&src, &Options::default(), &|_| true)?;
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&outcome)?;
+        write_atomic(path, json.as_bytes())
+            .with_context(|| format!("writing report {}", path.display()))?;
     }
-    let out = src.text.clone();
+    let name = args.file.display().to_string();
     match (&args.output, args.in_place) {
-        (Some(path), _) => write_atomic(path, out.as_bytes())?,
-        (None, true) => write_atomic(&args.file, out.as_bytes())?,
-        (None, false) => std::io::stdout().write_all(out.as_bytes())?,
+        (Some(path), _) => write_atomic(path, outcome.text.as_bytes())?,
+        (None, true) => {
+            if outcome.text != src.text {
+                write_atomic(&args.file, outcome.text.as_bytes())?;
+            }
+        }
+        (None, false) if !args.diff => std::io::stdout().write_all(outcome.text.as_bytes())?,
+        _ => {}
     }
+    if args.diff {
+        print!("{}", unified(&name, &src.text, &outcome.text));
+    }
+    let s = &outcome.summary;
+    eprintln!(
+        "peephole: {} rewrites in {} of {} blocks; est. cycles {:.1} -> {:.1}; instructions {} -> {}; {} rejected by the validator; cost model: {}; {:.2}s",
+        outcome.rewrites.len(),
+        s.blocks_rewritten,
+        s.blocks,
+        s.cycles_before,
+        s.cycles_after,
+        s.instructions_before,
+        s.instructions_after,
+        outcome.rejected,
+        outcome.cost_model,
+        s.seconds
+    );
     Ok(0)
 }

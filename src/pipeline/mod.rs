@@ -1,4 +1,5 @@
 //! The optimization pipeline: windows → proposals → cost → verification →
 //! patch.
 
+pub mod optimize;
 pub mod windows;

@@ -87,7 +87,10 @@ pub fn optimize(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let funcs = functions(src);
-    let sites: Vec<Site> = windows(&funcs).into_iter().filter(|s| keep_site(s)).collect();
+    let sites: Vec<Site> = windows(&funcs)
+        .into_iter()
+        .filter(|s| keep_site(s))
+        .collect();
     let originals: Vec<&[Insn]> = sites.iter().map(|s| s.window.insns.as_slice()).collect();
     let original_costs = cost.cost_many(&originals)?;
     let mut state: Vec<Progress> = sites
@@ -124,7 +127,11 @@ pub fn optimize(
         }
         for (k, list) in cands.iter_mut().enumerate() {
             let cur = text_of(&asks[k].insns);
-            let max_len = if opts.allow_growth { usize::MAX } else { originals[active[k]].len() };
+            let max_len = if opts.allow_growth {
+                usize::MAX
+            } else {
+                originals[active[k]].len()
+            };
             let mut seen = HashSet::new();
             list.retain(|c| {
                 let t = text_of(&c.insns);
@@ -155,7 +162,10 @@ pub fn optimize(
             })
             .collect();
         let chunk = (jobs.len() / rayon::current_num_threads().max(1)).clamp(1, 64);
-        let verdicts: Vec<Verdict> = jobs.par_chunks(chunk).flat_map(|c| verifier.check_many(c)).collect();
+        let verdicts: Vec<Verdict> = jobs
+            .par_chunks(chunk)
+            .flat_map(|c| verifier.check_many(c))
+            .collect();
         for s in state.iter_mut() {
             s.active = false;
         }
@@ -189,7 +199,9 @@ pub fn optimize(
         summary.cycles_after += st.current_cost.cycles;
         summary.instructions_before += site.window.insns.len();
         summary.instructions_after += st.current.len();
-        let Some((cand, tests)) = &st.accepted else { continue };
+        let Some((cand, tests)) = &st.accepted else {
+            continue;
+        };
         rewritten_blocks.insert((site.function.clone(), site.block));
         edits.push(Edit {
             stmts: site.stmts.clone(),
@@ -221,5 +233,9 @@ pub fn optimize(
 }
 
 fn text_of(insns: &[Insn]) -> String {
-    insns.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n")
+    insns
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
