@@ -35,13 +35,20 @@ fn main() {
     let tests = 1000u32;
     let jobs_per_size = 40usize;
     let reps = 5;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let verifier = Verifier::new(VerifyConfig { tests, seed: 1 }).unwrap();
     println!("| block size | jobs | tests/job | assemble ms (median) | check_many ms (median) | block executions/s/core (median) | ratio to 100k target |");
     println!("|---|---|---|---|---|---|---|");
     for size in [2usize, 4, 8] {
         let blocks: Vec<Vec<Insn>> = (0..jobs_per_size)
-            .map(|j| (0..size).map(|k| Insn::parse_plain(POOL[(j * 7 + k * 5) % POOL.len()]).unwrap()).collect())
+            .map(|j| {
+                (0..size)
+                    .map(|k| Insn::parse_plain(POOL[(j * 7 + k * 5) % POOL.len()]).unwrap())
+                    .collect()
+            })
             .collect();
         let jobs: Vec<VerifyJob> = blocks
             .iter()
@@ -51,7 +58,10 @@ fn main() {
                 live_out: LocSet::ALL,
             })
             .collect();
-        let pairs: Vec<(&[Insn], &[Insn])> = blocks.iter().map(|b| (b.as_slice(), b.as_slice())).collect();
+        let pairs: Vec<(&[Insn], &[Insn])> = blocks
+            .iter()
+            .map(|b| (b.as_slice(), b.as_slice()))
+            .collect();
         let (mut asm_ms, mut total_ms, mut rate) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..reps {
             let t = Instant::now();

@@ -26,7 +26,9 @@ pub struct Observed {
 pub enum ProgramVerdict {
     Same,
     /// What differs, for a human (status, or the first differing line).
-    Different { description: String },
+    Different {
+        description: String,
+    },
 }
 
 /// Build a C or assembly file into a static AArch64 executable with
@@ -41,7 +43,11 @@ pub fn build(source: &Path, out: &Path, extra_flags: &[&str]) -> Result<()> {
         .output()
         .context("running aarch64-linux-gnu-gcc (install gcc-aarch64-linux-gnu)")?;
     if !o.status.success() {
-        bail!("building {} failed:\n{}", source.display(), String::from_utf8_lossy(&o.stderr));
+        bail!(
+            "building {} failed:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     Ok(())
 }
@@ -93,7 +99,10 @@ fn first_difference(what: &str, a: &[u8], b: &[u8]) -> Option<String> {
     let (la, lb) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
     for (n, (x, y)) in la.lines().zip(lb.lines()).enumerate() {
         if x != y {
-            return Some(format!("{what} line {} differs: original `{x}`, optimized `{y}`", n + 1));
+            return Some(format!(
+                "{what} line {} differs: original `{x}`, optimized `{y}`",
+                n + 1
+            ));
         }
     }
     Some(format!(
@@ -127,7 +136,10 @@ pub fn compare_programs_within(
     };
     if a.status != b.status {
         return Ok(ProgramVerdict::Different {
-            description: format!("exit status differs: original {:?}, optimized {:?}", a.status, b.status),
+            description: format!(
+                "exit status differs: original {:?}, optimized {:?}",
+                a.status, b.status
+            ),
         });
     }
     if let Some(d) = first_difference("stdout", &a.stdout, &b.stdout)
