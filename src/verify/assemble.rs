@@ -240,7 +240,7 @@ fn job_source(
             // static, headerless (-N) link.
             let _ = write!(s, "\t.p2align 4\n\t.globl {m}\n{m}:\n\t.quad ");
             let words: Vec<String> = (0..SYMBOL_DATA / 8)
-                .map(|_| format!("{:#x}", rng.next()))
+                .map(|_| format!("{:#x}", rng.next_u64()))
                 .collect();
             let _ = writeln!(s, "{}", words.join(", "));
         }
