@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand.
 
 pub mod blocks;
+pub mod check;
 pub mod opt;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ pub enum Command {
     Blocks(blocks::BlocksArgs),
     /// Optimize a file: propose, verify, cost, patch.
     Opt(opt::OptArgs),
+    /// Pre-commit/CI check: exit 1 with a diff when verified improvements exist.
+    Check(check::CheckArgs),
     /// Check that a candidate block is equivalent to an original one.
     Verify(crate::verify::cli::VerifyArgs),
 }
@@ -29,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Blocks(a) => blocks::run(a),
         Command::Opt(a) => opt::run(a),
         Command::Verify(a) => crate::verify::cli::run(a),
+        Command::Check(a) => check::run(a),
     }
 }

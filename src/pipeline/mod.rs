@@ -3,3 +3,4 @@
 
 pub mod optimize;
 pub mod windows;
+pub mod preprocess;
