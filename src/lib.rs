@@ -5,7 +5,7 @@
 //! into blocks and computes liveness, [`propose`] asks rules and the LLM for
 //! candidates, [`verify`] checks them by differential execution, [`cost`]
 //! estimates cycles, [`patch`] applies accepted rewrites and [`report`] says
-//! what happened.
+//! what happened. [`pipeline`] drives them; [`cli`] is the command line.
 
 pub mod asm;
 pub mod cfg;

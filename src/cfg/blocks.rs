@@ -115,7 +115,11 @@ pub fn functions(src: &Source) -> Vec<Function> {
         }
     };
     let resolve = |at: usize, r: &str| -> String {
-        let (num, dir) = r.split_at(r.len().saturating_sub(1));
+        // `Nb`/`Nf`: digits then one ASCII letter (any other text is a name).
+        let (num, dir) = match r.char_indices().last() {
+            Some((i, c)) if c.is_ascii() => r.split_at(i),
+            _ => return r.to_string(),
+        };
         if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) && (dir == "b" || dir == "f")
         {
             if let Some(defs) = numeric_defs.get(num) {

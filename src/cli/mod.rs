@@ -19,6 +19,8 @@ pub enum Command {
     Blocks(blocks::BlocksArgs),
     /// Optimize a file: propose, verify, cost, patch.
     Opt(opt::OptArgs),
+    /// Check that a candidate block is equivalent to an original one.
+    Verify(crate::verify::cli::VerifyArgs),
 }
 
 /// Run the parsed command; returns the process exit code.
@@ -26,5 +28,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Blocks(a) => blocks::run(a),
         Command::Opt(a) => opt::run(a),
+        Command::Verify(a) => crate::verify::cli::run(a),
     }
 }

@@ -24,11 +24,17 @@ use std::time::Instant;
 pub struct Options {
     /// Rounds of propose→verify per window (a bounded fixed point).
     pub max_rounds: usize,
+    /// Whether a rewrite may be longer than its window (not when patching a
+    /// binary in place).
+    pub allow_growth: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_rounds: 3 }
+        Options {
+            max_rounds: 3,
+            allow_growth: true,
+        }
     }
 }
 
@@ -49,6 +55,10 @@ pub struct Summary {
 pub struct Outcome {
     #[serde(skip)]
     pub text: String,
+    /// The accepted edits (for patching something other than this text,
+    /// e.g. a binary or the unpreprocessed `.S`).
+    #[serde(skip)]
+    pub edits: Vec<Edit>,
     pub rewrites: Vec<Rewrite>,
     pub summary: Summary,
     /// Which cost model judged speed (says so when llvm-mca was missing).
@@ -72,11 +82,12 @@ pub fn optimize(
     verifier: &Verifier,
     cost: &dyn CostModel,
     opts: &Options,
+    keep_site: &dyn Fn(&Site) -> bool,
     on_round: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Outcome> {
     let started = Instant::now();
     let funcs = functions(src);
-    let sites: Vec<Site> = windows(&funcs);
+    let sites: Vec<Site> = windows(&funcs).into_iter().filter(|s| keep_site(s)).collect();
     let originals: Vec<&[Insn]> = sites.iter().map(|s| s.window.insns.as_slice()).collect();
     let original_costs = cost.cost_many(&originals)?;
     let mut state: Vec<Progress> = sites
@@ -113,10 +124,11 @@ pub fn optimize(
         }
         for (k, list) in cands.iter_mut().enumerate() {
             let cur = text_of(&asks[k].insns);
+            let max_len = if opts.allow_growth { usize::MAX } else { originals[active[k]].len() };
             let mut seen = HashSet::new();
             list.retain(|c| {
                 let t = text_of(&c.insns);
-                t != cur && seen.insert(t)
+                c.insns.len() <= max_len && t != cur && seen.insert(t)
             });
         }
         // Cost them all at once; keep only those that would be faster.
@@ -164,7 +176,7 @@ pub fn optimize(
     }
 
     // Patch and report.
-    let mut edits = Vec::new();
+    let mut edits: Vec<Edit> = Vec::new();
     let mut rewrites = Vec::new();
     let mut summary = Summary {
         blocks: funcs.iter().map(|f| f.blocks.len()).sum(),
@@ -200,6 +212,7 @@ pub fn optimize(
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(Outcome {
         text: apply(src, &edits),
+        edits,
         rewrites,
         summary,
         cost_model: cost.name(),

@@ -1,7 +1,26 @@
 //! The validator: differential execution of original and candidate on many
 //! machine states. A rewrite is applied only on [`Verdict::Equivalent`].
+//!
+//! Pipeline: [`support`] refuses what cannot be sandboxed, [`assemble`] turns
+//! a batch of jobs into one linked image, [`state`] makes the test inputs,
+//! [`exec`] runs a block in Unicorn and [`compare`] says whether two runs
+//! agree on everything observable. [`cli`] is `peephole verify` and
+//! [`program`] compares whole programs under qemu-aarch64.
 
+pub mod assemble;
+pub mod cli;
+pub mod compare;
+pub mod exec;
+pub mod program;
+pub mod state;
+pub mod support;
+
+use crate::asm::{Insn, Operand};
+use crate::semantics::LocSet;
+use rayon::prelude::*;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// The validator's judgement on one (original, candidate) pair.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -22,4 +41,215 @@ impl Verdict {
     pub fn is_equivalent(&self) -> bool {
         matches!(self, Verdict::Equivalent { .. })
     }
+}
+
+/// How hard to test.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyConfig {
+    /// Machine states per candidate.
+    pub tests: u32,
+    /// Seed of every random choice; the same seed gives the same verdicts.
+    pub seed: u64,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        VerifyConfig {
+            tests: 1000,
+            seed: 0x7065_6570_686f_6c65,
+        }
+    }
+}
+
+/// One (original, candidate) pair and what is observable after it.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyJob<'a> {
+    pub original: &'a [Insn],
+    pub candidate: &'a [Insn],
+    pub live_out: LocSet,
+}
+
+/// Jobs per assembler run: big enough to amortise the tools' start-up,
+/// small enough that a batch's code fits the mapped code region.
+const BATCH: usize = 2048;
+
+/// The validator. Cheap to share across threads: Unicorn engines live in
+/// thread-local storage, one per worker thread, and are reused.
+pub struct Verifier {
+    cfg: VerifyConfig,
+    pattern: Arc<Vec<u8>>,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<exec::Engine>> = const { RefCell::new(None) };
+}
+
+impl Verifier {
+    pub fn new(cfg: VerifyConfig) -> anyhow::Result<Verifier> {
+        if cfg.tests == 0 {
+            anyhow::bail!("the validator needs at least one test per candidate");
+        }
+        let v = Verifier {
+            cfg,
+            pattern: Arc::new(state::data_pattern(cfg.seed)),
+        };
+        // Fail early (here, with a clear error) if Unicorn cannot start.
+        exec::Engine::new(v.pattern.clone())?;
+        Ok(v)
+    }
+
+    pub fn config(&self) -> VerifyConfig {
+        self.cfg
+    }
+
+    /// Check one pair.
+    pub fn check(&self, original: &[Insn], candidate: &[Insn], live_out: LocSet) -> Verdict {
+        self.check_many(&[VerifyJob {
+            original,
+            candidate,
+            live_out,
+        }])
+        .pop()
+        .expect("one verdict per job")
+    }
+
+    /// Batch: assembles all originals/candidates in as few assembler runs as
+    /// possible, then runs the jobs in parallel. One verdict per job, in order.
+    pub fn check_many(&self, jobs: &[VerifyJob]) -> Vec<Verdict> {
+        let mut verdicts: Vec<Option<Verdict>> = jobs
+            .iter()
+            .map(|j| {
+                support::block_unsupported_reason(j.original)
+                    .or_else(|| support::block_unsupported_reason(j.candidate))
+                    .map(|reason| Verdict::Unsupported { reason })
+            })
+            .collect();
+        let todo: Vec<usize> = (0..jobs.len()).filter(|&k| verdicts[k].is_none()).collect();
+        for chunk in todo.chunks(BATCH) {
+            let pairs: Vec<(&[Insn], &[Insn])> = chunk
+                .iter()
+                .map(|&k| (jobs[k].original, jobs[k].candidate))
+                .collect();
+            let image = match assemble::assemble_batch(&pairs, self.cfg.seed) {
+                Ok(i) => Arc::new(i),
+                Err(e) => {
+                    for &k in chunk {
+                        verdicts[k] = Some(Verdict::Invalid {
+                            reason: format!("{e:#}"),
+                        });
+                    }
+                    continue;
+                }
+            };
+            let results: Vec<Verdict> = chunk
+                .par_iter()
+                .enumerate()
+                .map(|(i, &k)| match &image.jobs[i] {
+                    Err(reason) => Verdict::Invalid {
+                        reason: reason.clone(),
+                    },
+                    Ok(asm) => self.run_job(&image, asm, &jobs[k]),
+                })
+                .collect();
+            for (&k, v) in chunk.iter().zip(results) {
+                verdicts[k] = Some(v);
+            }
+        }
+        verdicts
+            .into_iter()
+            .map(|v| v.expect("every job judged"))
+            .collect()
+    }
+
+    fn run_job(
+        &self,
+        image: &Arc<Image>,
+        asm: &assemble::AssembledJob,
+        job: &VerifyJob,
+    ) -> Verdict {
+        ENGINE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot
+                .as_ref()
+                .is_none_or(|e| !Arc::ptr_eq(e.pattern(), &self.pattern))
+            {
+                match exec::Engine::new(self.pattern.clone()) {
+                    Ok(e) => *slot = Some(e),
+                    Err(e) => {
+                        return Verdict::Unsupported {
+                            reason: format!("{e:#}"),
+                        }
+                    }
+                }
+            }
+            let engine = slot.as_mut().expect("engine just made");
+            if let Err(e) = engine.load(image) {
+                return Verdict::Unsupported {
+                    reason: format!("{e:#}"),
+                };
+            }
+            self.run_tests(engine, asm, job)
+        })
+    }
+
+    fn run_tests(
+        &self,
+        engine: &mut exec::Engine,
+        asm: &assemble::AssembledJob,
+        job: &VerifyJob,
+    ) -> Verdict {
+        let roles = state::RegisterRoles::of(&[job.original, job.candidate]);
+        let with_v = uses_simd(job.original) || uses_simd(job.candidate);
+        let orig = exec::Entry {
+            start: asm.original.start,
+            end: asm.original.end,
+            exits: &asm.exits,
+        };
+        let cand = exec::Entry {
+            start: asm.candidate.start,
+            end: asm.candidate.end,
+            exits: &asm.exits,
+        };
+        let mut completed = 0u32;
+        let mut last_fault = None;
+        for t in 0..self.cfg.tests {
+            let st = state::generate(self.cfg.seed, t, &roles);
+            let a = engine.run(&orig, &st, with_v);
+            let b = engine.run(&cand, &st, with_v);
+            if let Some(diff) = compare::difference(&a, &b, job.live_out) {
+                return Verdict::Counterexample {
+                    description: compare::describe(&st, job.original, &diff),
+                };
+            }
+            match a.exit {
+                exec::Exit::Fault(f) => last_fault = Some(f),
+                _ => completed += 1,
+            }
+        }
+        if completed == 0 {
+            return Verdict::Unsupported {
+                reason: format!(
+                    "the original faults on every test state ({}), so nothing was compared",
+                    last_fault.unwrap_or_default()
+                ),
+            };
+        }
+        Verdict::Equivalent {
+            tests: self.cfg.tests,
+        }
+    }
+}
+
+use assemble::Image;
+
+/// Whether a block names any SIMD/FP register (then vector registers and FP
+/// control are set up and compared; otherwise they cannot change).
+fn uses_simd(block: &[Insn]) -> bool {
+    block.iter().any(|i| {
+        i.operands.iter().any(|o| match o {
+            Operand::Reg(r) => r.is_simd(),
+            Operand::RegList { .. } => true,
+            _ => false,
+        })
+    })
 }

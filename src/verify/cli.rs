@@ -1,0 +1,93 @@
+//! `peephole verify ORIGINAL CANDIDATE`: judge one rewrite from two files.
+
+use super::{Verdict, Verifier, VerifyConfig};
+use crate::asm::Insn;
+use crate::semantics::LocSet;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Check that CANDIDATE may replace ORIGINAL (each file: one straight-line
+/// block, one instruction a line; `//` comments and blank lines allowed).
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// File with the original block.
+    pub original: PathBuf,
+    /// File with the candidate block.
+    pub candidate: PathBuf,
+    /// Locations observable after the block, e.g. `x0,x2,sp,v1,nzcv`
+    /// [default: every register and the flags].
+    #[arg(long = "live-out", value_name = "LIST")]
+    pub live_out: Option<String>,
+    /// Machine states to test.
+    #[arg(long, value_name = "N", default_value_t = VerifyConfig::default().tests)]
+    pub tests: u32,
+    /// Seed for the machine states.
+    #[arg(long, value_name = "S", default_value_t = VerifyConfig::default().seed)]
+    pub seed: u64,
+}
+
+/// Parse a block file; errors name `file:line`.
+pub fn read_block(path: &Path) -> Result<std::result::Result<Vec<Insn>, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(parse_block(&text, &path.display().to_string()))
+}
+
+/// Parse block text: one instruction a line, `//` comments, blank lines.
+pub fn parse_block(text: &str, name: &str) -> std::result::Result<Vec<Insn>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("").trim();
+        if code.is_empty() {
+            continue;
+        }
+        let insn =
+            Insn::parse_plain(code).map_err(|e| format!("{name}:{}: {}: `{code}`", n + 1, e.0))?;
+        out.push(insn);
+    }
+    Ok(out)
+}
+
+/// Run the check; the exit code is 0 for equivalent, 1 for a
+/// counterexample, 2 for unsupported or invalid input.
+pub fn run(args: &VerifyArgs) -> Result<i32> {
+    let live_out = match &args.live_out {
+        Some(list) => match LocSet::parse_list(list) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("invalid --live-out: {e}");
+                return Ok(2);
+            }
+        },
+        None => LocSet::ALL,
+    };
+    let (original, candidate) = match (read_block(&args.original)?, read_block(&args.candidate)?) {
+        (Ok(o), Ok(c)) => (o, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("invalid input: {e}");
+            return Ok(2);
+        }
+    };
+    let verifier = Verifier::new(VerifyConfig {
+        tests: args.tests,
+        seed: args.seed,
+    })?;
+    Ok(match verifier.check(&original, &candidate, live_out) {
+        Verdict::Equivalent { tests } => {
+            println!("equivalent ({tests} tests)");
+            0
+        }
+        Verdict::Counterexample { description } => {
+            println!("not equivalent: {description}");
+            1
+        }
+        Verdict::Unsupported { reason } => {
+            eprintln!("unsupported: {reason}");
+            2
+        }
+        Verdict::Invalid { reason } => {
+            eprintln!("invalid: {reason}");
+            2
+        }
+    })
+}

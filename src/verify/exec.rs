@@ -1,0 +1,264 @@
+//! Running one block on one machine state in Unicorn and capturing what it
+//! did: the exit it took (or the fault), its registers, and every byte it
+//! wrote.
+//!
+//! Creating an engine costs far more than running a small block, so each
+//! worker thread keeps one [`Engine`] and reuses it: the data region is mapped
+//! once, a batch's code is loaded once, and after each run only the bytes the
+//! block wrote are put back.
+
+use super::assemble::{Image, CODE_BASE, CODE_SIZE};
+use super::state::{MachineState, DATA_BASE, DATA_SIZE};
+use std::ffi::c_void;
+use std::sync::Arc;
+use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterARM64, Unicorn};
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Fell off the end of the block.
+    FallThrough,
+    /// Branched to the exit label with this name.
+    Label(String),
+    /// Faulted (unmapped access, undefined instruction...) or left the block
+    /// some other way.
+    Fault(String),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::FallThrough => f.write_str("falls through"),
+            Exit::Label(l) => write!(f, "branches to {l}"),
+            Exit::Fault(r) => write!(f, "faults ({r})"),
+        }
+    }
+}
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub exit: Exit,
+    pub x: [u64; 31],
+    pub sp: u64,
+    pub nzcv: u64,
+    /// Vector registers, read only when the blocks use SIMD/FP registers.
+    pub v: Option<Box<[u128; 32]>>,
+    /// Every byte written, by address (sorted, one entry per address), with
+    /// its final value.
+    pub writes: Vec<(u64, u8)>,
+}
+
+/// The addresses a block starts at and may stop at.
+pub struct Entry<'a> {
+    pub start: u64,
+    pub end: u64,
+    pub exits: &'a [(u64, String)],
+}
+
+type Uc = Unicorn<'static, Vec<(u64, usize)>>;
+
+/// One Unicorn instance with the sandbox mapped.
+pub struct Engine {
+    uc: Uc,
+    /// Identity of the loaded image (its address) and data pattern.
+    loaded_image: usize,
+    pattern: Arc<Vec<u8>>,
+    image: Option<Arc<Image>>,
+}
+
+const X_IDS: [RegisterARM64; 31] = {
+    use RegisterARM64::*;
+    [
+        X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15, X16, X17, X18, X19,
+        X20, X21, X22, X23, X24, X25, X26, X27, X28, X29, X30,
+    ]
+};
+
+fn q_id(n: usize) -> i32 {
+    RegisterARM64::Q0 as i32 + n as i32
+}
+
+impl Engine {
+    /// A fresh engine with the data region mapped and filled with `pattern`.
+    pub fn new(pattern: Arc<Vec<u8>>) -> anyhow::Result<Engine> {
+        let err = |what: &str, e| anyhow::anyhow!("unicorn: {what}: {e:?}");
+        let mut uc: Uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, Vec::new())
+            .map_err(|e| err("open", e))?;
+        uc.mem_map(CODE_BASE, CODE_SIZE, Prot::ALL)
+            .map_err(|e| err("map code", e))?;
+        uc.mem_map(DATA_BASE, DATA_SIZE, Prot::READ | Prot::WRITE)
+            .map_err(|e| err("map data", e))?;
+        uc.mem_write(DATA_BASE, &pattern)
+            .map_err(|e| err("fill data", e))?;
+        uc.add_mem_hook(HookType::MEM_WRITE, 1, 0, |uc, _, addr, size, _| {
+            uc.get_data_mut().push((addr, size));
+            true
+        })
+        .map_err(|e| err("hook", e))?;
+        uc.ctl_exits_enable().map_err(|e| err("exits", e))?;
+        Ok(Engine {
+            uc,
+            loaded_image: 0,
+            pattern,
+            image: None,
+        })
+    }
+
+    /// The data pattern this engine was filled with.
+    pub fn pattern(&self) -> &Arc<Vec<u8>> {
+        &self.pattern
+    }
+
+    /// Make `image` the code in memory (no-op if it already is).
+    pub fn load(&mut self, image: &Arc<Image>) -> anyhow::Result<()> {
+        let id = Arc::as_ptr(image) as usize;
+        if self.loaded_image == id && self.image.as_ref().is_some_and(|i| Arc::ptr_eq(i, image)) {
+            return Ok(());
+        }
+        for (addr, bytes) in &image.segments {
+            self.uc
+                .mem_write(*addr, bytes)
+                .map_err(|e| anyhow::anyhow!("unicorn: load code: {e:?}"))?;
+        }
+        self.uc
+            .ctl_flush_tb()
+            .map_err(|e| anyhow::anyhow!("unicorn: flush: {e:?}"))?;
+        self.uc
+            .ctl_set_exits(&image.all_exits())
+            .map_err(|e| anyhow::anyhow!("unicorn: exits: {e:?}"))?;
+        self.loaded_image = id;
+        self.image = Some(image.clone());
+        Ok(())
+    }
+
+    fn write_regs(&mut self, s: &MachineState, with_v: bool) {
+        let h = self.uc.get_handle();
+        let mut ids: Vec<i32> = X_IDS.iter().map(|r| *r as i32).collect();
+        let mut vals: Vec<u64> = s.x.to_vec();
+        ids.extend([RegisterARM64::SP as i32, RegisterARM64::NZCV as i32]);
+        vals.extend([s.sp, s.nzcv]);
+        if with_v {
+            ids.extend([RegisterARM64::FPCR as i32, RegisterARM64::FPSR as i32]);
+            vals.extend([s.fpcr, s.fpsr]);
+        }
+        let mut ptrs: Vec<*mut c_void> = vals
+            .iter_mut()
+            .map(|v| v as *mut u64 as *mut c_void)
+            .collect();
+        let mut vbuf = s.v;
+        if with_v {
+            for (n, q) in vbuf.iter_mut().enumerate() {
+                ids.push(q_id(n));
+                ptrs.push(q as *mut u128 as *mut c_void);
+            }
+        }
+        // SAFETY: every pointer refers to a live value of the register's size
+        // (8 bytes for x/sp/nzcv/fpcr/fpsr, 16 for q) for the call's duration.
+        unsafe {
+            unicorn_engine::uc_reg_write_batch(h, ids.as_ptr(), ptrs.as_ptr(), ids.len() as i32);
+        }
+    }
+
+    fn read_regs(&self, with_v: bool) -> ([u64; 31], u64, u64, Option<Box<[u128; 32]>>) {
+        let h = self.uc.get_handle();
+        let mut x = [0u64; 33];
+        let mut ids: Vec<i32> = X_IDS.iter().map(|r| *r as i32).collect();
+        ids.extend([RegisterARM64::SP as i32, RegisterARM64::NZCV as i32]);
+        let mut ptrs: Vec<*mut c_void> =
+            x.iter_mut().map(|v| v as *mut u64 as *mut c_void).collect();
+        let mut v = Box::new([0u128; 32]);
+        if with_v {
+            for (n, q) in v.iter_mut().enumerate() {
+                ids.push(q_id(n));
+                ptrs.push(q as *mut u128 as *mut c_void);
+            }
+        }
+        // SAFETY: as in `write_regs`; the buffers outlive the call.
+        unsafe {
+            unicorn_engine::uc_reg_read_batch(h, ids.as_ptr(), ptrs.as_mut_ptr(), ids.len() as i32);
+        }
+        let mut xs = [0u64; 31];
+        xs.copy_from_slice(&x[..31]);
+        (xs, x[31], x[32] & 0xf000_0000, with_v.then_some(v))
+    }
+
+    /// Run the block at `entry` on `state`, then put memory back as it was.
+    pub fn run(&mut self, entry: &Entry, state: &MachineState, with_v: bool) -> Outcome {
+        self.write_regs(state, with_v);
+        self.uc.get_data_mut().clear();
+        let res = self.uc.emu_start(entry.start, 0, 0, 0);
+        let pc = self.uc.pc_read().unwrap_or(0);
+        let exit = match res {
+            Err(e) => Exit::Fault(format!("{e:?}").to_lowercase().replace('_', " ")),
+            Ok(()) if pc == entry.end => Exit::FallThrough,
+            Ok(()) => match entry.exits.iter().find(|(a, _)| *a == pc) {
+                Some((_, name)) => Exit::Label(name.clone()),
+                None => Exit::Fault(format!("stopped at {pc:#x}, outside the block")),
+            },
+        };
+        let (x, sp, nzcv, v) = self.read_regs(with_v);
+        let writes = self.collect_writes();
+        Outcome {
+            exit,
+            x,
+            sp,
+            nzcv,
+            v,
+            writes,
+        }
+    }
+
+    /// Bytes written by the last run, then restore them from the pristine
+    /// image or pattern.
+    fn collect_writes(&mut self) -> Vec<(u64, u8)> {
+        let log = std::mem::take(self.uc.get_data_mut());
+        if log.is_empty() {
+            return Vec::new();
+        }
+        let mut addrs: Vec<u64> = log
+            .iter()
+            .flat_map(|&(a, n)| (0..n as u64).map(move |i| a.wrapping_add(i)))
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let mut out = Vec::with_capacity(addrs.len());
+        let mut i = 0;
+        while i < addrs.len() {
+            // A run of consecutive addresses.
+            let mut j = i + 1;
+            while j < addrs.len() && addrs[j] == addrs[j - 1] + 1 {
+                j += 1;
+            }
+            let (start, len) = (addrs[i], j - i);
+            let mut buf = vec![0u8; len];
+            if self.uc.mem_read(start, &mut buf).is_ok() {
+                out.extend(buf.iter().enumerate().map(|(k, b)| (start + k as u64, *b)));
+            }
+            let pristine = self.pristine(start, len);
+            let _ = self.uc.mem_write(start, &pristine);
+            i = j;
+        }
+        self.uc.get_data_mut().clear();
+        out
+    }
+
+    fn pristine(&self, start: u64, len: usize) -> Vec<u8> {
+        (0..len as u64)
+            .map(|k| {
+                let a = start + k;
+                if (DATA_BASE..DATA_BASE + DATA_SIZE).contains(&a) {
+                    return self.pattern[(a - DATA_BASE) as usize];
+                }
+                if let Some(img) = &self.image {
+                    for (base, bytes) in &img.segments {
+                        if a >= *base && a < base + bytes.len() as u64 {
+                            return bytes[(a - base) as usize];
+                        }
+                    }
+                }
+                0
+            })
+            .collect()
+    }
+}

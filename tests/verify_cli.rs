@@ -1,0 +1,35 @@
+//! `peephole verify` as a library function: exit codes and messages.
+
+use peephole::verify::cli::{parse_block, run, VerifyArgs};
+use std::path::PathBuf;
+
+fn args(o: &str, c: &str, live: Option<&str>) -> VerifyArgs {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/verify/cli"));
+    VerifyArgs {
+        original: dir.join(o),
+        candidate: dir.join(c),
+        live_out: live.map(str::to_string),
+        tests: 300,
+        seed: 1,
+    }
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(run(&args("orig.s", "cand.s", Some("x0,mem"))).unwrap(), 0);
+    // x2 is clobbered by the candidate: live by default.
+    assert_eq!(run(&args("orig.s", "cand.s", None)).unwrap(), 1);
+    assert_eq!(run(&args("orig.s", "wrong.s", Some("x0"))).unwrap(), 1);
+    assert_eq!(run(&args("orig.s", "bad.s", None)).unwrap(), 2);
+    assert_eq!(run(&args("excl.s", "orig.s", None)).unwrap(), 2);
+    assert_eq!(run(&args("empty.s", "empty.s", None)).unwrap(), 0);
+    assert_eq!(run(&args("orig.s", "cand.s", Some("x99"))).unwrap(), 2);
+    assert!(run(&args("missing.s", "cand.s", None)).is_err());
+}
+
+#[test]
+fn parse_errors_name_file_and_line() {
+    let e = parse_block("nop\n// c\nadd x0, x1,\n", "f.s").unwrap_err();
+    assert!(e.starts_with("f.s:3:"), "{e}");
+    assert_eq!(parse_block("\n// only a comment\n", "f.s").unwrap(), vec![]);
+}
