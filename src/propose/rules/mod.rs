@@ -19,7 +19,7 @@ use super::{Candidate, Proposer, Window};
 use crate::asm::Insn;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// The shipped rule files, embedded so that the binary is self-contained.
@@ -137,7 +137,6 @@ impl RuleProposer {
     /// duplicates and without no-op rewrites.
     pub fn propose_window(&self, window: &Window) -> Vec<Candidate> {
         let facts = WindowFacts::new(window);
-        let mut seen: HashSet<Vec<Insn>> = HashSet::new();
         let mut out = Vec::new();
         for start in 0..window.insns.len() {
             let first = &window.insns[start];
@@ -156,7 +155,8 @@ impl RuleProposer {
                 insns.extend_from_slice(&window.insns[..start]);
                 insns.extend(repl);
                 insns.extend_from_slice(&window.insns[start + len..]);
-                if insns == window.insns || !seen.insert(insns.clone()) {
+                // Few candidates per window: a linear scan beats hashing clones.
+                if insns == window.insns || out.iter().any(|c: &Candidate| c.insns == insns) {
                     continue;
                 }
                 out.push(Candidate {
