@@ -33,3 +33,24 @@ fn parse_errors_name_file_and_line() {
     assert!(e.starts_with("f.s:3:"), "{e}");
     assert_eq!(parse_block("\n// only a comment\n", "f.s").unwrap(), vec![]);
 }
+
+#[test]
+fn floating_point_immediates_are_not_symbols() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.s");
+    let b = dir.path().join("b.s");
+    std::fs::write(&a, "fmov d0, #0.5\nfadd d1, d1, d0\n").unwrap();
+    std::fs::write(&b, "fmov d0, #0.5\nfadd d1, d0, d1\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_peephole"))
+        .args(["verify", "--live-out", "v0,v1"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

@@ -215,16 +215,21 @@ pub fn functions(src: &Source) -> Vec<Function> {
                 }
             }
             StmtKind::Directive { name, .. } => {
+                // Data in the instruction stream, a section switch or the end
+                // of a function: control cannot be followed past it.
+                let ends_flow = DATA_DIRECTIVES.contains(&name.as_str())
+                    || matches!(
+                        name.as_str(),
+                        ".section"
+                            | ".text"
+                            | ".pushsection"
+                            | ".popsection"
+                            | ".previous"
+                            | ".size"
+                    );
                 if name.starts_with(".cfi_") {
                     builder.cfi();
-                } else if DATA_DIRECTIVES.contains(&name.as_str()) {
-                    builder.break_block(Succ::Unknown);
-                } else if matches!(
-                    name.as_str(),
-                    ".section" | ".text" | ".pushsection" | ".popsection" | ".previous"
-                ) {
-                    builder.break_block(Succ::Unknown);
-                } else if name == ".size" || name == ".cfi_endproc" {
+                } else if ends_flow {
                     builder.break_block(Succ::Unknown);
                 }
                 barrier = true;

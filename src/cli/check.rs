@@ -49,14 +49,24 @@ pub struct CheckArgs {
 
 /// Run git in the file's directory; `None` outside a repository.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// New-side line ranges changed against HEAD (or the index against HEAD when
 /// `staged`). `None` means "analyse everything" (not in git, or new file).
 fn changed_lines(path: &Path, staged: bool) -> Option<Vec<(usize, usize)>> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name()?.to_str()?;
     git(dir, &["rev-parse", "--verify", "-q", "HEAD"])?;
     git(dir, &["cat-file", "-e", &format!("HEAD:./{name}")])?;
@@ -93,8 +103,14 @@ struct FileResult {
 fn check_file(engine: &Engine, args: &CheckArgs, path: &Path) -> Result<FileResult> {
     let name = path.display().to_string();
     let bytes = if args.staged {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
         let out = Command::new("git")
             .arg("-C")
             .arg(dir)
@@ -107,9 +123,18 @@ fn check_file(engine: &Engine, args: &CheckArgs, path: &Path) -> Result<FileResu
         std::fs::read(path).with_context(|| format!("{name}: cannot read"))?
     };
     let src = Source::from_bytes(&name, bytes)?;
-    let changed = if args.all { None } else { changed_lines(path, args.staged) };
+    let changed = if args.all {
+        None
+    } else {
+        changed_lines(path, args.staged)
+    };
     if changed.as_ref().is_some_and(|c| c.is_empty()) {
-        return Ok(FileResult { name, before: src.text.clone(), after: src.text, rewrites: vec![] });
+        return Ok(FileResult {
+            name,
+            before: src.text.clone(),
+            after: src.text,
+            rewrites: vec![],
+        });
     }
     let is_cpp = path.extension().is_some_and(|e| e == "S");
     let cpp_args: Vec<String> = args
@@ -118,7 +143,11 @@ fn check_file(engine: &Engine, args: &CheckArgs, path: &Path) -> Result<FileResu
         .map(|d| format!("-I{}", d.display()))
         .chain(args.define.iter().map(|d| format!("-D{d}")))
         .collect();
-    let pre = if is_cpp { Some(analyse(&src, path, &cpp_args)?) } else { None };
+    let pre = if is_cpp {
+        Some(analyse(&src, path, &cpp_args)?)
+    } else {
+        None
+    };
     let analysed = pre.as_ref().map_or(&src, |p| &p.expanded);
     // Functions touched by the change, by their original line span.
     let funcs = crate::cfg::functions(analysed);
@@ -130,14 +159,26 @@ fn check_file(engine: &Engine, args: &CheckArgs, path: &Path) -> Result<FileResu
     };
     let mut touched: HashMap<String, bool> = HashMap::new();
     for f in &funcs {
-        let lines: Vec<usize> = f.blocks.iter().flat_map(|b| b.insns.iter()).filter_map(|i| orig_line(i.stmt)).collect();
-        let (lo, hi) = (lines.iter().min().copied().unwrap_or(0), lines.iter().max().copied().unwrap_or(0));
-        let hit = changed.as_ref().is_none_or(|c| c.iter().any(|&(a, b)| a <= hi && b >= lo));
+        let lines: Vec<usize> = f
+            .blocks
+            .iter()
+            .flat_map(|b| b.insns.iter())
+            .filter_map(|i| orig_line(i.stmt))
+            .collect();
+        let (lo, hi) = (
+            lines.iter().min().copied().unwrap_or(0),
+            lines.iter().max().copied().unwrap_or(0),
+        );
+        let hit = changed
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|&(a, b)| a <= hi && b >= lo));
         touched.insert(f.name.clone(), hit);
     }
     let keep = |site: &crate::pipeline::windows::Site| {
         touched.get(&site.function).copied().unwrap_or(false)
-            && pre.as_ref().is_none_or(|p| site.stmts.iter().all(|s| p.literal.contains_key(s)))
+            && pre
+                .as_ref()
+                .is_none_or(|p| site.stmts.iter().all(|s| p.literal.contains_key(s)))
     };
     let mut outcome = engine.run(analysed, &Options::default(), &keep)?;
     let after = match &pre {
@@ -161,7 +202,12 @@ fn check_file(engine: &Engine, args: &CheckArgs, path: &Path) -> Result<FileResu
             apply(&src, &edits)
         }
     };
-    Ok(FileResult { name, before: src.text, after, rewrites: outcome.rewrites })
+    Ok(FileResult {
+        name,
+        before: src.text,
+        after,
+        rewrites: outcome.rewrites,
+    })
 }
 
 pub fn run(args: &CheckArgs) -> Result<i32> {
@@ -173,7 +219,10 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
     let found = results.iter().any(|r| !r.rewrites.is_empty());
     match args.format {
         Format::Sarif => {
-            let files: Vec<(String, Vec<Rewrite>)> = results.iter().map(|r| (r.name.clone(), r.rewrites.clone())).collect();
+            let files: Vec<(String, Vec<Rewrite>)> = results
+                .iter()
+                .map(|r| (r.name.clone(), r.rewrites.clone()))
+                .collect();
             println!("{}", serde_json::to_string_pretty(&sarif::log(&files))?);
         }
         Format::Text => {
@@ -181,7 +230,11 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
                 if r.rewrites.is_empty() {
                     continue;
                 }
-                let saved: f64 = r.rewrites.iter().map(|w| w.cycles_before - w.cycles_after).sum();
+                let saved: f64 = r
+                    .rewrites
+                    .iter()
+                    .map(|w| w.cycles_before - w.cycles_after)
+                    .sum();
                 println!(
                     "{}: {} verified improvement{} (est. {:.2} cycles saved per execution of the changed blocks)",
                     r.name,

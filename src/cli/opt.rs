@@ -144,11 +144,10 @@ pub fn run(args: &OptArgs) -> Result<i32> {
     let name = args.file.display().to_string();
     match (&args.output, args.in_place) {
         (Some(path), _) => write_atomic(path, outcome.text.as_bytes())?,
-        (None, true) => {
-            if outcome.text != src.text {
-                write_atomic(&args.file, outcome.text.as_bytes())?;
-            }
+        (None, true) if outcome.text != src.text => {
+            write_atomic(&args.file, outcome.text.as_bytes())?
         }
+        (None, true) => {}
         (None, false) if !args.diff => std::io::stdout().write_all(outcome.text.as_bytes())?,
         _ => {}
     }

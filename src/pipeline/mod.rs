@@ -2,5 +2,5 @@
 //! patch.
 
 pub mod optimize;
-pub mod windows;
 pub mod preprocess;
+pub mod windows;

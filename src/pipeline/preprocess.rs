@@ -35,7 +35,11 @@ pub fn preprocess(path: &Path, text: &str, cpp_args: &[String]) -> Result<String
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(text.as_bytes())?;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())?;
             child.wait_with_output()
         })
         .context("running the C preprocessor (aarch64-linux-gnu-gcc -E)")?;
@@ -87,10 +91,18 @@ pub fn analyse(original: &Source, path: &Path, cpp_args: &[String]) -> Result<Pr
     }
     let mut literal = HashMap::new();
     for (i, s) in expanded.stmts.iter().enumerate() {
-        let StmtKind::Insn(insn) = &s.kind else { continue };
-        let Some(Some(line)) = map.get(s.line - 1) else { continue };
+        let StmtKind::Insn(insn) = &s.kind else {
+            continue;
+        };
+        let Some(Some(line)) = map.get(s.line - 1) else {
+            continue;
+        };
         if let Some(cands) = by_line.get(line) {
-            let same: Vec<usize> = cands.iter().filter(|(_, o)| *o == insn).map(|(j, _)| *j).collect();
+            let same: Vec<usize> = cands
+                .iter()
+                .filter(|(_, o)| *o == insn)
+                .map(|(j, _)| *j)
+                .collect();
             if same.len() == 1 {
                 literal.insert(i, same[0]);
             }

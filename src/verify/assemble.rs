@@ -153,7 +153,9 @@ fn symbol_name(job: usize, name: &str) -> String {
 }
 
 fn mangle_imm(imm: &Imm, job: usize, syms: &mut Symbols) -> Result<Imm, String> {
+    // Floating-point immediates (`fmov d0, #0.5`) are numbers, not symbols.
     if imm.value.is_some()
+        || imm.text.trim().parse::<f64>().is_ok()
         || !imm
             .text
             .chars()
