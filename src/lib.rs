@@ -17,3 +17,4 @@ pub mod propose;
 pub mod report;
 pub mod semantics;
 pub mod verify;
+pub mod elf;

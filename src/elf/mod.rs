@@ -1,0 +1,7 @@
+//! AArch64 ELF binaries: read, decode, render as assembly our front end
+//! parses, and patch accepted rewrites back in place (no instruction moves).
+pub mod disasm;
+pub mod gas;
+pub mod read;
+
+pub use read::{is_elf, Binary, ElfError, Kind};
