@@ -5,3 +5,7 @@ pub mod gas;
 pub mod read;
 
 pub use read::{is_elf, Binary, ElfError, Kind};
+pub mod render;
+pub use render::{render, Rendered, RenderStats};
+pub mod patch;
+pub use patch::{patch, write_output};
