@@ -43,7 +43,13 @@ fn builds() -> &'static Builds {
             // clang compiles, the cross gcc drives the link (crt files, libc).
             let clang_o = d.join(format!("prog-clang{opt}.o"));
             run(Command::new("clang")
-                .args(["--target=aarch64-linux-gnu", "-fno-addrsig", opt, "-c", "-o"])
+                .args([
+                    "--target=aarch64-linux-gnu",
+                    "-fno-addrsig",
+                    opt,
+                    "-c",
+                    "-o",
+                ])
                 .arg(&clang_o)
                 .arg(&prog));
             for link in ["dyn", "static"] {
@@ -53,33 +59,69 @@ fn builds() -> &'static Builds {
                     continue;
                 }
                 let g = d.join(format!("gcc{opt}-{link}"));
-                run(Command::new(gcc).arg(opt).args(extra).arg("-o").arg(&g).arg(&prog).arg(&twice));
+                run(Command::new(gcc)
+                    .arg(opt)
+                    .args(extra)
+                    .arg("-o")
+                    .arg(&g)
+                    .arg(&prog)
+                    .arg(&twice));
                 bins.push((format!("gcc{opt}-{link}"), g));
                 if link == "dyn" {
                     let c = d.join(format!("clang{opt}-{link}"));
-                    run(Command::new(gcc).arg("-o").arg(&c).arg(&clang_o).arg(&twice));
+                    run(Command::new(gcc)
+                        .arg("-o")
+                        .arg(&c)
+                        .arg(&clang_o)
+                        .arg(&twice));
                     bins.push((format!("clang{opt}-{link}"), c));
                 }
             }
             bins.push((format!("clang{opt}.o"), clang_o));
         }
         let pie = d.join("gcc-O2-pie");
-        run(Command::new(gcc).args(["-O2", "-fPIE", "-pie", "-o"]).arg(&pie).arg(&prog).arg(&twice));
+        run(Command::new(gcc)
+            .args(["-O2", "-fPIE", "-pie", "-o"])
+            .arg(&pie)
+            .arg(&prog)
+            .arg(&twice));
         bins.push(("gcc-O2-pie".into(), pie));
         let so = d.join("libprog.so");
-        run(Command::new(gcc).args(["-O2", "-fPIC", "-shared", "-o"]).arg(&so).arg(&prog).arg(&twice));
+        run(Command::new(gcc)
+            .args(["-O2", "-fPIC", "-shared", "-o"])
+            .arg(&so)
+            .arg(&prog)
+            .arg(&twice));
         bins.push(("libprog.so".into(), so));
         let o = d.join("prog-gcc-O2.o");
-        run(Command::new(gcc).args(["-O2", "-c", "-o"]).arg(&o).arg(&prog));
+        run(Command::new(gcc)
+            .args(["-O2", "-c", "-o"])
+            .arg(&o)
+            .arg(&prog));
         bins.push(("prog-gcc-O2.o".into(), o));
         Builds { _dir: dir, bins }
     })
 }
 
-fn rendered(path: &Path) -> (Binary, Rendered) {
-    let bin = Binary::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let r = elf::render(&bin).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-    (bin, r)
+/// Every fixture loaded and rendered, once per test run.
+fn all_rendered() -> &'static Vec<(String, PathBuf, Binary, Rendered)> {
+    static R: OnceLock<Vec<(String, PathBuf, Binary, Rendered)>> = OnceLock::new();
+    R.get_or_init(|| {
+        builds()
+            .bins
+            .iter()
+            .map(|(name, path)| {
+                let bin = Binary::load(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let r = elf::render(&bin).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+                (name.clone(), path.clone(), bin, r)
+            })
+            .collect()
+    })
+}
+
+fn rendered(name: &str) -> (&'static Path, &'static Binary, &'static Rendered) {
+    let (_, p, b, r) = all_rendered().iter().find(|x| x.0 == name).unwrap();
+    (p, b, r)
 }
 
 fn qemu(path: &Path) -> String {
@@ -94,8 +136,7 @@ fn qemu(path: &Path) -> String {
 
 #[test]
 fn renders_parses_and_builds_cfg_for_every_fixture() {
-    for (name, path) in &builds().bins {
-        let (bin, r) = rendered(path);
+    for (name, _, bin, r) in all_rendered() {
         // The text parses again from scratch, and the CFG and windows build.
         let again = peephole::asm::Source::parse("again", r.source.text.clone()).unwrap();
         assert_eq!(again.stmts.len(), r.source.stmts.len());
@@ -108,13 +149,28 @@ fn renders_parses_and_builds_cfg_for_every_fixture() {
         // Branches and PC-relative instructions are frozen.
         for (i, st) in r.source.stmts.iter().enumerate() {
             if let StmtKind::Insn(insn) = &st.kind {
-                assert!(r.addr_of_stmt.contains_key(&i), "{name}: {insn} has no address");
+                assert!(
+                    r.addr_of_stmt.contains_key(&i),
+                    "{name}: {insn} has no address"
+                );
                 let m = insn.mnemonic.as_str();
                 if matches!(effects(insn).flow, Flow::Branch { .. })
                     || matches!(m, "adr" | "adrp" | "ret" | "br" | "blr" | "bl")
                 {
                     assert!(r.frozen.contains(&i), "{name}: {insn} is not frozen");
                 }
+            }
+        }
+        // twice.S's literal pool decodes as `add x0, x0, x0` but is data.
+        if let Some(m) = bin.symbols.iter().find(|s| s.name == "magic") {
+            let pool = (m.addr + 8 + 7) & !7;
+            for a in [pool, pool + 4] {
+                let (i, _) = r.addr_of_stmt.iter().find(|(_, &x)| x == a).unwrap();
+                assert!(
+                    matches!(&r.source.stmts[*i].kind, StmtKind::Directive { name, .. } if name == ".word"),
+                    "{name}: pool at {a:#x} is not data"
+                );
+                assert!(r.frozen.contains(i));
             }
         }
         eprintln!(
@@ -133,8 +189,7 @@ fn renders_parses_and_builds_cfg_for_every_fixture() {
 /// canonical text assembles to exactly the word at its address.
 #[test]
 fn rendered_instructions_reassemble_to_the_same_bytes() {
-    for (name, path) in &builds().bins {
-        let (bin, r) = rendered(path);
+    for (name, _, bin, r) in all_rendered() {
         let mut lines = Vec::new();
         let mut words = Vec::new();
         for (i, st) in r.source.stmts.iter().enumerate() {
@@ -167,11 +222,9 @@ fn find_twice(r: &Rendered) -> usize {
 
 #[test]
 fn patch_changes_only_the_window_and_still_runs() {
-    let b = builds();
     for name in ["gcc-O2-dyn", "gcc-O0-static", "gcc-O2-pie"] {
-        let path = &b.bins.iter().find(|(n, _)| n == name).unwrap().1;
-        let (bin, r) = rendered(path);
-        let i = find_twice(&r);
+        let (path, bin, r) = rendered(name);
+        let i = find_twice(r);
         let addr = r.addr_of_stmt[&i];
         let expected = qemu(path);
         for (stmts, repl, changed) in [
@@ -184,16 +237,19 @@ fn patch_changes_only_the_window_and_still_runs() {
                 stmts,
                 replacement: repl.iter().map(|t| Insn::parse_plain(t).unwrap()).collect(),
             };
-            let out = elf::patch(&bin, &r, &[edit]).unwrap();
+            let out = elf::patch(bin, r, &[edit]).unwrap();
             let diff: Vec<usize> = (0..out.len()).filter(|&k| out[k] != bin.bytes[k]).collect();
             let off = bin.offset_of(addr).unwrap();
             assert!(!diff.is_empty());
-            assert!(diff.iter().all(|&k| k >= off && k < off + 4 * changed), "{name}: {diff:?}");
+            assert!(
+                diff.iter().all(|&k| k >= off && k < off + 4 * changed),
+                "{name}: {diff:?}"
+            );
             let end = off + 4 * changed;
             assert_eq!(out[end - 4..end], elf::patch::NOP.to_le_bytes());
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("patched");
-            elf::write_output(&bin, &p, &out).unwrap();
+            elf::write_output(bin, &p, &out).unwrap();
             assert_eq!(qemu(&p), expected, "{name}");
         }
     }
@@ -201,38 +257,43 @@ fn patch_changes_only_the_window_and_still_runs() {
 
 #[test]
 fn patch_refuses_frozen_growing_and_pc_relative_rewrites() {
-    let path = &builds().bins.iter().find(|(n, _)| n == "gcc-O2-dyn").unwrap().1;
-    let (bin, r) = rendered(path);
-    let i = find_twice(&r);
+    let (_, bin, r) = rendered("gcc-O2-dyn");
+    let i = find_twice(r);
     let nop = || Insn::parse_plain("nop").unwrap();
     // `ret` two after the no-op is frozen.
     let e = Edit {
         stmts: vec![i + 2],
         replacement: vec![],
     };
-    let err = elf::patch(&bin, &r, &[e]).unwrap_err().to_string();
+    let err = elf::patch(bin, r, &[e]).unwrap_err().to_string();
     assert!(err.contains("frozen"), "{err}");
     let e = Edit {
         stmts: vec![i],
         replacement: vec![nop(), nop()],
     };
-    assert!(elf::patch(&bin, &r, &[e]).unwrap_err().to_string().contains("fit"));
+    assert!(elf::patch(bin, r, &[e])
+        .unwrap_err()
+        .to_string()
+        .contains("fit"));
     let e = Edit {
         stmts: vec![i],
         replacement: vec![Insn::parse_plain("b .Lx0").unwrap()],
     };
-    assert!(elf::patch(&bin, &r, &[e]).is_err());
+    assert!(elf::patch(bin, r, &[e]).is_err());
     let e = Edit {
         stmts: vec![i],
         replacement: vec![Insn::parse_plain("ldr x0, =0x12345678").unwrap()],
     };
-    assert!(elf::patch(&bin, &r, &[e]).is_err());
+    assert!(elf::patch(bin, r, &[e]).is_err());
     // Overlapping edits.
     let e = || Edit {
         stmts: vec![i],
         replacement: vec![],
     };
-    assert!(elf::patch(&bin, &r, &[e(), e()]).unwrap_err().to_string().contains("overlap"));
+    assert!(elf::patch(bin, r, &[e(), e()])
+        .unwrap_err()
+        .to_string()
+        .contains("overlap"));
 }
 
 fn load_err(bytes: Vec<u8>) -> ElfError {
@@ -242,8 +303,11 @@ fn load_err(bytes: Vec<u8>) -> ElfError {
 #[test]
 fn bad_inputs_are_clear_errors() {
     let ls = std::fs::read("/bin/ls").unwrap();
-    assert!(matches!(load_err(ls.clone()), ElfError::WrongMachine(62, "x86-64")));
-    let path = &builds().bins.iter().find(|(n, _)| n == "gcc-O2-dyn").unwrap().1;
+    assert!(matches!(
+        load_err(ls.clone()),
+        ElfError::WrongMachine(62, "x86-64")
+    ));
+    let (path, _, _) = rendered("gcc-O2-dyn");
     let good = std::fs::read(path).unwrap();
     let mut be = good.clone();
     be[5] = 2;
@@ -251,7 +315,10 @@ fn bad_inputs_are_clear_errors() {
     let mut c32 = good.clone();
     c32[4] = 1;
     assert!(matches!(load_err(c32), ElfError::Not64Bit));
-    assert!(matches!(load_err(b"\x7fELF".to_vec()), ElfError::Corrupt(_)));
+    assert!(matches!(
+        load_err(b"\x7fELF".to_vec()),
+        ElfError::Corrupt(_)
+    ));
     assert!(matches!(load_err(vec![]), ElfError::NotElf));
     assert!(matches!(load_err(b"hello".to_vec()), ElfError::NotElf));
     // Truncations: every one is an error or a readable prefix, never a panic.

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -37,7 +39,10 @@ fn preprocess(p: &Path) -> Option<String> {
         .arg(p)
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8(out.stdout).ok()).flatten()
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).ok())
+        .flatten()
 }
 
 #[test]
@@ -48,10 +53,16 @@ fn every_fixture_round_trips_byte_for_byte() {
         let src = Source::read(f).unwrap_or_else(|e| panic!("{e}"));
         let funcs = functions(&src);
         let _ = peephole::pipeline::windows::windows(&funcs);
-        assert_eq!(apply(&src, &[]), std::fs::read_to_string(f).unwrap(), "{}", f.display());
+        assert_eq!(
+            apply(&src, &[]),
+            std::fs::read_to_string(f).unwrap(),
+            "{}",
+            f.display()
+        );
         if f.extension().is_some_and(|e| e == "S") {
             let pre = preprocess(f).unwrap_or_else(|| panic!("cpp failed on {}", f.display()));
-            let src = Source::parse(&f.display().to_string(), pre.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let src = Source::parse(&f.display().to_string(), pre.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
             let _ = functions(&src);
             assert_eq!(apply(&src, &[]), pre);
         }
@@ -74,7 +85,12 @@ fn opt_without_proposers_reproduces_input_exactly() {
             .status()
             .unwrap();
         assert!(st.success(), "{}", f.display());
-        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(f).unwrap(), "{}", f.display());
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(f).unwrap(),
+            "{}",
+            f.display()
+        );
     }
 }
 
@@ -87,13 +103,21 @@ fn bad_inputs_give_one_clear_error_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for f in files {
         let out = dir.path().join("out.s");
-        let o = peephole().args(["opt", "--propose", "none", "-o"]).arg(&out).arg(&f).output().unwrap();
+        let o = peephole()
+            .args(["opt", "--propose", "none", "-o"])
+            .arg(&out)
+            .arg(&f)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{}: {err}", f.display());
         assert_eq!(err.lines().count(), 1, "{}: {err}", f.display());
         assert!(err.contains(&f.display().to_string()), "{err}");
         assert!(!out.exists(), "{}: output written on error", f.display());
     }
-    let o = peephole().args(["blocks", "fixtures/does-not-exist.s"]).output().unwrap();
+    let o = peephole()
+        .args(["blocks", "fixtures/does-not-exist.s"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }

@@ -30,19 +30,35 @@ pub fn pc_relative(word: u32, pc: u64) -> Option<(PcRel, u64, u32)> {
     let rel = |off: i64| pc.wrapping_add(off as u64);
     if word & 0x7C00_0000 == 0x1400_0000 {
         // b, bl: imm26
-        return Some((PcRel::Branch, rel(sext(w & 0x3ff_ffff, 26) << 2), 0xFC00_0000));
+        return Some((
+            PcRel::Branch,
+            rel(sext(w & 0x3ff_ffff, 26) << 2),
+            0xFC00_0000,
+        ));
     }
     if word & 0xFF00_0000 == 0x5400_0000 {
         // b.cond, bc.cond: imm19
-        return Some((PcRel::Branch, rel(sext((w >> 5) & 0x7ffff, 19) << 2), 0xFF00_001F));
+        return Some((
+            PcRel::Branch,
+            rel(sext((w >> 5) & 0x7ffff, 19) << 2),
+            0xFF00_001F,
+        ));
     }
     if word & 0x7E00_0000 == 0x3400_0000 {
         // cbz, cbnz: imm19
-        return Some((PcRel::Branch, rel(sext((w >> 5) & 0x7ffff, 19) << 2), 0xFF00_001F));
+        return Some((
+            PcRel::Branch,
+            rel(sext((w >> 5) & 0x7ffff, 19) << 2),
+            0xFF00_001F,
+        ));
     }
     if word & 0x7E00_0000 == 0x3600_0000 {
         // tbz, tbnz: imm14
-        return Some((PcRel::Branch, rel(sext((w >> 5) & 0x3fff, 14) << 2), 0xFFF8_001F));
+        return Some((
+            PcRel::Branch,
+            rel(sext((w >> 5) & 0x3fff, 14) << 2),
+            0xFFF8_001F,
+        ));
     }
     if word & 0x1F00_0000 == 0x1000_0000 {
         let imm = sext(((w >> 5) & 0x7ffff) << 2 | ((w >> 29) & 3), 21);
@@ -54,7 +70,11 @@ pub fn pc_relative(word: u32, pc: u64) -> Option<(PcRel, u64, u32)> {
         return Some((PcRel::Address, target, 0x9F00_001F));
     }
     if word & 0x3B00_0000 == 0x1800_0000 {
-        return Some((PcRel::Literal, rel(sext((w >> 5) & 0x7ffff, 19) << 2), 0xFF00_001F));
+        return Some((
+            PcRel::Literal,
+            rel(sext((w >> 5) & 0x7ffff, 19) << 2),
+            0xFF00_001F,
+        ));
     }
     None
 }
@@ -117,7 +137,11 @@ pub fn decode(bin: &Binary) -> Result<Listing> {
                 .next()
                 .map(|(&a, _)| a - s.addr)
                 .unwrap_or(s.size);
-            if is_code(bin, s.addr, addr) && addr % 4 == 0 && pos + 4 <= s.size && next_map >= pos + 4 {
+            if is_code(bin, s.addr, addr)
+                && addr % 4 == 0
+                && pos + 4 <= s.size
+                && next_map >= pos + 4
+            {
                 let w = &bytes[pos as usize..pos as usize + 4];
                 let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
                 let decoded = cs.disasm_count(w, addr, 1).ok().and_then(|is| {
@@ -164,7 +188,8 @@ pub fn decode(bin: &Binary) -> Result<Listing> {
 pub fn is_plain_name(n: &str) -> bool {
     let mut cs = n.chars();
     matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 fn function_starts(bin: &Binary) -> BTreeMap<u64, String> {
@@ -205,7 +230,11 @@ fn is_indirect_jump(text: &str) -> bool {
 /// relocation targets and code pointers in data, the first code word after
 /// data, and — in any function with an indirect jump (a jump table or
 /// computed goto, whose targets we cannot see) — every instruction.
-fn leaders(bin: &Binary, sections: &[Vec<Item>], functions: &BTreeMap<u64, String>) -> BTreeSet<u64> {
+fn leaders(
+    bin: &Binary,
+    sections: &[Vec<Item>],
+    functions: &BTreeMap<u64, String>,
+) -> BTreeSet<u64> {
     let mut l = BTreeSet::new();
     l.extend(bin.sections.iter().map(|s| s.addr));
     l.extend(bin.symbols.iter().map(|s| s.addr));

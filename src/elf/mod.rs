@@ -6,6 +6,6 @@ pub mod read;
 
 pub use read::{is_elf, Binary, ElfError, Kind};
 pub mod render;
-pub use render::{render, Rendered, RenderStats};
+pub use render::{render, RenderStats, Rendered};
 pub mod patch;
 pub use patch::{patch, write_output};

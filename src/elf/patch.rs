@@ -83,11 +83,7 @@ pub fn patch(bin: &Binary, rendered: &Rendered, edits: &[Edit]) -> Result<Vec<u8
                 bail!("replacement `{i}` cannot be patched in place: {why}");
             }
         }
-        plans.push((
-            rendered.addr_of_stmt[&first],
-            e.stmts.len(),
-            &e.replacement,
-        ));
+        plans.push((rendered.addr_of_stmt[&first], e.stmts.len(), &e.replacement));
     }
 
     let lines: Vec<String> = plans

@@ -297,7 +297,9 @@ fn parse(bytes: &[u8]) -> Result<Binary, ElfError> {
             });
         }
     }
-    symbols.sort_by(|a, b| (a.addr, !a.is_func, !a.is_global).cmp(&(b.addr, !b.is_func, !b.is_global)));
+    symbols.sort_by(|a, b| {
+        (a.addr, !a.is_func, !a.is_global).cmp(&(b.addr, !b.is_func, !b.is_global))
+    });
 
     let mut reloc_sites = BTreeMap::new();
     let mut entry_points = BTreeSet::new();
@@ -349,7 +351,8 @@ fn parse(bytes: &[u8]) -> Result<Binary, ElfError> {
             if !alloc || exec || sh.sh_type == section_header::SHT_NOBITS {
                 continue;
             }
-            let Some(data) = bytes.get(sh.sh_offset as usize..)
+            let Some(data) = bytes
+                .get(sh.sh_offset as usize..)
                 .and_then(|d| d.get(..sh.sh_size as usize))
             else {
                 continue;

@@ -38,6 +38,17 @@ pub struct RenderStats {
     pub unparsed: usize,
     /// Decoded instructions whose canonical text assembles to other bits.
     pub mismatched: usize,
+    /// Up to 20 examples of unparsed or mismatched instructions (capstone
+    /// text and why), for reports.
+    pub samples: Vec<String>,
+}
+
+impl RenderStats {
+    fn sample(&mut self, s: String) {
+        if self.samples.len() < 20 {
+            self.samples.push(s);
+        }
+    }
 }
 
 /// Label of a leader address.
@@ -55,6 +66,7 @@ struct LineInfo {
 /// Per-instruction rendering decision before the assembler check.
 struct Candidate {
     addr: u64,
+    text: String,
     word: u32,
     insn: Option<Insn>,
     frozen: bool,
@@ -132,7 +144,9 @@ fn check_text(insn: &Insn, pcrel: bool) -> String {
 /// Re-assemble every candidate; those that fail or differ become `None`.
 fn round_trip(cands: &mut [Candidate], stats: &mut RenderStats) -> Result<()> {
     for _ in 0..4 {
-        let idx: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].insn.is_some()).collect();
+        let idx: Vec<usize> = (0..cands.len())
+            .filter(|&i| cands[i].insn.is_some())
+            .collect();
         let lines: Vec<String> = idx
             .iter()
             .map(|&i| {
@@ -144,7 +158,9 @@ fn round_trip(cands: &mut [Candidate], stats: &mut RenderStats) -> Result<()> {
         match assemble(&lines)? {
             Assembled::Rejected(bad) => {
                 for b in bad {
-                    cands[idx[b]].insn = None;
+                    let c = &mut cands[idx[b]];
+                    stats.sample(format!("{}: as rejects `{}`", c.text, lines[b]));
+                    c.insn = None;
                     stats.unparsed += 1;
                 }
             }
@@ -153,6 +169,10 @@ fn round_trip(cands: &mut [Candidate], stats: &mut RenderStats) -> Result<()> {
                     let c = &mut cands[i];
                     let mask = pc_relative(c.word, c.addr).map(|p| p.2).unwrap_or(u32::MAX);
                     if words[k] & mask != c.word & mask {
+                        stats.sample(format!(
+                            "{}: `{}` assembles to {:08x}, not {:08x}",
+                            c.text, lines[k], words[k], c.word
+                        ));
                         c.insn = None;
                         stats.mismatched += 1;
                     }
@@ -188,6 +208,7 @@ pub fn render(bin: &Binary) -> Result<Rendered> {
                 let insn = to_insn(bin, text, *word, *addr, &insn_at, &function_names);
                 if insn.is_none() {
                     stats.unparsed += 1;
+                    stats.sample(format!("{text}: not parsed"));
                 }
                 let frozen = stub
                     || pc_relative(*word, *addr).is_some()
@@ -197,6 +218,7 @@ pub fn render(bin: &Binary) -> Result<Rendered> {
                         .is_some_and(|i| is_indirect_or_return(&i.mnemonic));
                 cands.push(Candidate {
                     addr: *addr,
+                    text: text.clone(),
                     word: *word,
                     insn,
                     frozen,
@@ -236,17 +258,27 @@ pub fn render(bin: &Binary) -> Result<Rendered> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<elf>".into());
-    push(&mut text, &format!("// rendered from {name} by peephole"), None);
+    push(
+        &mut text,
+        &format!("// rendered from {name} by peephole"),
+        None,
+    );
     let mut unreferenced_leaders = Vec::new();
     for (k, (s, items)) in bin.sections.iter().zip(&listing.sections).enumerate() {
         let sec_name = if s.name.starts_with('.')
-            && s.name[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && s.name[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         {
             s.name.clone()
         } else {
             format!(".text.peephole{k}")
         };
-        push(&mut text, &format!("\t.section {sec_name},\"ax\",%progbits"), None);
+        push(
+            &mut text,
+            &format!("\t.section {sec_name},\"ax\",%progbits"),
+            None,
+        );
         for it in items {
             let addr = it.addr();
             if let Some(f) = listing.functions.get(&addr) {
@@ -293,8 +325,16 @@ pub fn render(bin: &Binary) -> Result<Rendered> {
         }
     }
     if !unreferenced_leaders.is_empty() {
-        push(&mut text, "// entry points known from symbols, relocations and data", None);
-        push(&mut text, "\t.section .note.peephole.entries,\"\",%note", None);
+        push(
+            &mut text,
+            "// entry points known from symbols, relocations and data",
+            None,
+        );
+        push(
+            &mut text,
+            "\t.section .note.peephole.entries,\"\",%note",
+            None,
+        );
         for chunk in unreferenced_leaders.chunks(8) {
             let mut l = String::from("\t.quad ");
             for (i, x) in chunk.iter().enumerate() {
