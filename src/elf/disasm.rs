@@ -138,7 +138,7 @@ pub fn decode(bin: &Binary) -> Result<Listing> {
                 .map(|(&a, _)| a - s.addr)
                 .unwrap_or(s.size);
             if is_code(bin, s.addr, addr)
-                && addr % 4 == 0
+                && addr.is_multiple_of(4)
                 && pos + 4 <= s.size
                 && next_map >= pos + 4
             {

@@ -359,7 +359,7 @@ fn parse(bytes: &[u8]) -> Result<Binary, ElfError> {
             };
             for w in data.chunks_exact(8) {
                 let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-                if v % 4 == 0 && in_code(v) {
+                if v.is_multiple_of(4) && in_code(v) {
                     entry_points.insert(v);
                 }
             }
