@@ -344,3 +344,32 @@ fn bad_inputs_are_clear_errors() {
     let e = Binary::load(&d.path().join("missing")).unwrap_err();
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
+
+/// Render other binaries (e.g. from tools/try-debian-binaries.sh) and print
+/// what happened: `PEEPHOLE_ELF_TRIAL=a:b cargo test --test elf trial -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn trial_render_external_binaries() {
+    let list = std::env::var("PEEPHOLE_ELF_TRIAL").unwrap_or_default();
+    for p in list.split(':').filter(|p| !p.is_empty()) {
+        let bin = Binary::load(Path::new(p)).unwrap();
+        let r = elf::render(&bin).unwrap();
+        let fs = functions(&r.source);
+        let sites = windows(&fs);
+        let free = r
+            .addr_of_stmt
+            .keys()
+            .filter(|i| !r.frozen.contains(i))
+            .count();
+        eprintln!(
+            "{p}: {:?}, {} fdes, {} functions, {} windows, {} free of {} statements; {:?}",
+            bin.kind,
+            bin.fde_ranges.len(),
+            fs.len(),
+            sites.len(),
+            free,
+            r.addr_of_stmt.len(),
+            r.stats
+        );
+    }
+}

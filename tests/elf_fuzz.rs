@@ -104,6 +104,9 @@ fn mutated_binaries_never_panic() {
             }
         }
     }
-    eprintln!("{iters} mutants: {loaded} loaded, {rendered} rendered, {} panics", panics.len());
+    eprintln!(
+        "{iters} mutants: {loaded} loaded, {rendered} rendered, {} panics",
+        panics.len()
+    );
     assert!(panics.is_empty(), "panics on {panics:?}");
 }
