@@ -11,6 +11,7 @@ use super::disasm::{decode, is_plain_name, pc_relative, Item, PcRel};
 use super::gas::{assemble, Assembled};
 use super::read::{Binary, RelocTarget};
 use crate::asm::{Insn, Operand, Source, StmtKind};
+use crate::semantics::{effects, Loc};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -74,6 +75,14 @@ struct Candidate {
 
 fn is_indirect_or_return(m: &str) -> bool {
     m.starts_with("br") || m.starts_with("blr") || m.starts_with("ret") || m.starts_with("eret")
+}
+
+/// Writes sp, the frame pointer or the link register: the binary's unwind
+/// tables (which we do not render as CFI) describe these instructions by
+/// address, so like CFI-described code in source mode they are never changed.
+fn sets_frame(i: &Insn) -> bool {
+    let w = effects(i).writes;
+    w.contains(Loc::Sp) || w.contains(Loc::X(29)) || w.contains(Loc::X(30))
 }
 
 /// Section kinds that are linker-generated stubs: nothing to gain there.
@@ -215,7 +224,7 @@ pub fn render(bin: &Binary) -> Result<Rendered> {
                     || bin.reloc_sites.contains_key(addr)
                     || insn
                         .as_ref()
-                        .is_some_and(|i| is_indirect_or_return(&i.mnemonic));
+                        .is_some_and(|i| is_indirect_or_return(&i.mnemonic) || sets_frame(i));
                 cands.push(Candidate {
                     addr: *addr,
                     text: text.clone(),
