@@ -50,8 +50,8 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
             // Random bytes over a section-header-sized run.
             4 => {
                 let at = rng.below(n);
-                for k in at..(at + 64).min(n) {
-                    b[k] = rng.next() as u8;
+                for x in &mut b[at..(at + 64).min(n)] {
+                    *x = rng.next() as u8;
                 }
             }
             // Scramble code words (decoder, renderer, round trip).
