@@ -11,6 +11,7 @@ pub mod asm;
 pub mod cfg;
 pub mod cli;
 pub mod cost;
+pub mod elf;
 pub mod patch;
 pub mod pipeline;
 pub mod propose;
