@@ -2,7 +2,7 @@
 
 use crate::asm::Source;
 use crate::cfg::{functions, Function, Succ};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -16,7 +16,17 @@ pub struct BlocksArgs {
 }
 
 pub fn run(args: &BlocksArgs) -> Result<i32> {
-    let src = Source::read(&args.file)?;
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("{}: cannot read", args.file.display()))?;
+    let rendered;
+    let src = if crate::elf::is_elf(&bytes) {
+        let bin = crate::elf::Binary::from_bytes(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+        rendered = crate::elf::render(&bin)?;
+        rendered.source.clone()
+    } else {
+        Source::from_bytes(&args.file.display().to_string(), bytes)?
+    };
     let funcs = functions(&src);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&funcs)?);

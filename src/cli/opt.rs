@@ -6,6 +6,7 @@ use crate::pipeline::optimize::{optimize, Options, Outcome};
 use crate::propose::rules::RuleProposer;
 use crate::propose::Proposer;
 use crate::report::{diff::unified, write_atomic};
+use crate::verify::program::ProgramVerdict;
 use crate::verify::{Verifier, VerifyConfig};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
@@ -51,6 +52,15 @@ pub struct OptArgs {
     /// Write a JSON report of every rewrite and a summary.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Run the original and optimized program with this command under
+    /// qemu-aarch64 (`{}` = the program; appended if absent) and fail, writing
+    /// nothing, if exit status or output differ. Assembly input is first
+    /// linked statically with `--link` arguments.
+    #[arg(long)]
+    pub check_cmd: Option<String>,
+    /// Extra files/flags for linking assembly input for `--check-cmd`.
+    #[arg(long, value_delimiter = ' ', allow_hyphen_values = true)]
+    pub link: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -132,28 +142,33 @@ impl Engine {
     }
 }
 
-pub fn run(args: &OptArgs) -> Result<i32> {
-    let src = Source::read(&args.file)?;
-    let engine = Engine::new(&args.engine)?;
-    let outcome = engine.run(&src, &Options::default(), &|_| true)?;
+/// Compare original and optimized programs with the user's command.
+fn check_programs(
+    cmd: &str,
+    original: &std::path::Path,
+    optimized: &std::path::Path,
+) -> Result<()> {
+    match crate::verify::program::compare_programs(original, optimized, cmd)? {
+        ProgramVerdict::Same => {
+            eprintln!("peephole: --check-cmd: original and optimized programs behave the same");
+            Ok(())
+        }
+        ProgramVerdict::Different { description } => bail!(
+            "--check-cmd: the optimized program differs from the original: {description}; nothing written"
+        ),
+    }
+}
+
+fn write_report(args: &OptArgs, outcome: &Outcome) -> Result<()> {
     if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&outcome)?;
+        let json = serde_json::to_string_pretty(outcome)?;
         write_atomic(path, json.as_bytes())
             .with_context(|| format!("writing report {}", path.display()))?;
     }
-    let name = args.file.display().to_string();
-    match (&args.output, args.in_place) {
-        (Some(path), _) => write_atomic(path, outcome.text.as_bytes())?,
-        (None, true) if outcome.text != src.text => {
-            write_atomic(&args.file, outcome.text.as_bytes())?
-        }
-        (None, true) => {}
-        (None, false) if !args.diff => std::io::stdout().write_all(outcome.text.as_bytes())?,
-        _ => {}
-    }
-    if args.diff {
-        print!("{}", unified(&name, &src.text, &outcome.text));
-    }
+    Ok(())
+}
+
+fn summarize(outcome: &Outcome) {
     let s = &outcome.summary;
     eprintln!(
         "peephole: {} rewrites in {} of {} blocks; est. cycles {:.1} -> {:.1}; instructions {} -> {}; {} rejected by the validator; cost model: {}; {:.2}s",
@@ -168,5 +183,85 @@ pub fn run(args: &OptArgs) -> Result<i32> {
         outcome.cost_model,
         s.seconds
     );
+}
+
+/// ELF input: optimize the rendered disassembly, patch words in place.
+fn run_elf(args: &OptArgs) -> Result<i32> {
+    // Loaded from its path so that a new output file gets the input's mode.
+    let bin = crate::elf::Binary::load(&args.file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let rendered = crate::elf::render(&bin)?;
+    let out_path = match (&args.output, args.in_place) {
+        (Some(p), _) => p.clone(),
+        (None, true) => args.file.clone(),
+        (None, false) => bail!(
+            "{}: binary input needs -o OUT or --in-place",
+            args.file.display()
+        ),
+    };
+    let engine = Engine::new(&args.engine)?;
+    let opts = Options {
+        allow_growth: false,
+        ..Options::default()
+    };
+    let keep =
+        |s: &crate::pipeline::windows::Site| s.stmts.iter().all(|i| !rendered.frozen.contains(i));
+    let outcome = engine.run(&rendered.source, &opts, &keep)?;
+    let patched = crate::elf::patch(&bin, &rendered, &outcome.edits)?;
+    if let Some(cmd) = &args.check_cmd {
+        let dir = tempfile::tempdir()?;
+        let tmp = dir.path().join("optimized");
+        crate::elf::write_output(&bin, &tmp, &patched)?;
+        check_programs(cmd, &args.file, &tmp)?;
+    }
+    write_report(args, &outcome)?;
+    if args.diff {
+        let name = args.file.display().to_string();
+        print!("{}", unified(&name, &rendered.source.text, &outcome.text));
+    }
+    crate::elf::write_output(&bin, &out_path, &patched)?;
+    summarize(&outcome);
+    Ok(0)
+}
+
+pub fn run(args: &OptArgs) -> Result<i32> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("{}: cannot read", args.file.display()))?;
+    if crate::elf::is_elf(&bytes) {
+        return run_elf(args);
+    }
+    let name = args.file.display().to_string();
+    let src = Source::from_bytes(&name, bytes)?;
+    let engine = Engine::new(&args.engine)?;
+    let outcome = engine.run(&src, &Options::default(), &|_| true)?;
+    if let Some(cmd) = &args.check_cmd {
+        let dir = tempfile::tempdir()?;
+        let link: Vec<&str> = args
+            .link
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let (orig_exe, opt_exe) = (dir.path().join("original"), dir.path().join("optimized"));
+        let opt_src = dir.path().join("optimized.s");
+        std::fs::write(&opt_src, &outcome.text)?;
+        crate::verify::program::build(&args.file, &orig_exe, &link)?;
+        crate::verify::program::build(&opt_src, &opt_exe, &link)?;
+        check_programs(cmd, &orig_exe, &opt_exe)?;
+    }
+    write_report(args, &outcome)?;
+    match (&args.output, args.in_place) {
+        (Some(path), _) => write_atomic(path, outcome.text.as_bytes())?,
+        (None, true) if outcome.text != src.text => {
+            write_atomic(&args.file, outcome.text.as_bytes())?
+        }
+        (None, true) => {}
+        (None, false) if !args.diff => std::io::stdout().write_all(outcome.text.as_bytes())?,
+        _ => {}
+    }
+    if args.diff {
+        print!("{}", unified(&name, &src.text, &outcome.text));
+    }
+    summarize(&outcome);
     Ok(0)
 }
