@@ -8,6 +8,7 @@
 //! what happened.
 
 pub mod asm;
+pub mod cache;
 pub mod semantics;
 pub mod cost;
 pub mod patch;

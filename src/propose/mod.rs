@@ -4,6 +4,8 @@
 //! ([`crate::verify`]) has shown it equivalent and the cost model
 //! ([`crate::cost`]) has shown it faster.
 
+pub mod llm;
+
 use crate::asm::Insn;
 use crate::semantics::LocSet;
 use serde::Serialize;
