@@ -4,7 +4,9 @@
 
 use peephole::asm::Insn;
 use peephole::cache::Cache;
-use peephole::propose::llm::{find_packaged_model, AdapterChoice, LlmConfig, LlmProposer, PromptStyle};
+use peephole::propose::llm::{
+    find_packaged_model, grammar_check, AdapterChoice, LlmConfig, LlmProposer, PromptStyle,
+};
 use peephole::propose::{Proposer, Window};
 use peephole::semantics::LocSet;
 
@@ -98,4 +100,34 @@ fn batched_proposals_parse_and_are_cached() {
         c.iter().map(|v| v.iter().map(|c| format!("{:?}", c.insns)).collect()).collect()
     };
     assert_eq!(texts(&again), texts(&cands));
+}
+
+#[test]
+fn grammar_accepts_few_shot_answers_and_refuses_junk() {
+    if !model_available() {
+        return;
+    }
+    let model = find_packaged_model().unwrap();
+    for style in PromptStyle::ALL {
+        let t = style.template();
+        let answers: Vec<&str> = t.example_answers().collect();
+        for (a, v) in answers.iter().zip(grammar_check(&model, style, &answers).unwrap()) {
+            assert!(v.is_ok(), "{style}: {a:?}: {v:?}");
+        }
+    }
+    let bad = [
+        "rewrite:\nb.eq .L3\n",       // branches to labels
+        "rewrite:\nmov x0, x1 // c\n", // comments
+        "rewrite:\nmov x31, x1\n",     // no such register
+        "rewrite:\n",                  // empty rewrite
+        "rewrite: no change",           // unfinished line
+        "code:\nx0 = x1\nrewrite: no change\n", // missing live section
+    ];
+    for (a, v) in bad.iter().zip(grammar_check(&model, PromptStyle::ChainOfCode, &bad).unwrap()) {
+        assert!(v.is_err(), "{a:?} accepted");
+    }
+    let good = ["code:\nx0 = mem64[sp + 8]; nzcv = flags(x1 - 0)\nskip\nlive:\nx0 = mem64[sp + 8]\nrewrite:\nldr x0, [sp, #8]\nadd x1, x2, x3, lsl #2\nstr w1, [x2, #-16]!\nldr q0, [x1], #16\ncsel x0, x1, xzr, ne\n"];
+    for v in grammar_check(&model, PromptStyle::ChainOfCode, &good).unwrap() {
+        assert!(v.is_ok(), "{v:?}");
+    }
 }

@@ -49,7 +49,7 @@ pub fn parse_answer(raw: &str) -> Result<ParsedAnswer, String> {
                 .ok_or_else(|| format!("unexpected text after `rewrite:`: `{body}`"))?;
             let mut insns = Vec::new();
             for line in body.lines() {
-                let insn = Insn::parse_plain(line).map_err(|e| format!("`{line}`: {e:?}"))?;
+                let insn = Insn::parse_plain(line).map_err(|e| format!("`{line}`: {}", e.0))?;
                 insns.push(insn);
             }
             if insns.is_empty() {

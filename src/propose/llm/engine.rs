@@ -170,6 +170,42 @@ pub fn physical_cores() -> usize {
     }
 }
 
+/// Whether each complete answer is accepted by the answer grammar of
+/// `style`, token by token as the model would emit it, and ends where the
+/// grammar lets the turn end. For tests and for checking generated training
+/// traces. Loads only the model's vocabulary.
+pub fn grammar_check(model: &std::path::Path, style: PromptStyle, answers: &[&str]) -> Result<Vec<Result<(), String>>> {
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(backend()?, model, &params)
+        .with_context(|| format!("loading the vocabulary of {}", model.display()))?;
+    let vocab = model.vocab();
+    let root = style.template().grammar_root;
+    let mut out = Vec::new();
+    for text in answers {
+        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, &root).map_err(|e| anyhow!("answer grammar: {e}"))?;
+        let mut verdict = Ok(());
+        for tok in vocab.tokenize(text.as_bytes(), false, false) {
+            let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 0.0, 0.0)], false);
+            one.apply_sampler(&mut g);
+            let allowed = one.data.first().is_some_and(|d| d.logit().is_finite());
+            if !allowed || g.try_accept(tok).is_err() {
+                let piece = String::from_utf8_lossy(&vocab.token_to_piece(tok, false, None)).into_owned();
+                verdict = Err(format!("refused token {piece:?}"));
+                break;
+            }
+        }
+        if verdict.is_ok() {
+            let mut end = LlamaTokenDataArray::new(vec![LlamaTokenData::new(vocab.eos(), 0.0, 0.0)], false);
+            end.apply_sampler(&mut g);
+            if !end.data.first().is_some_and(|d| d.logit().is_finite()) {
+                verdict = Err("the grammar does not allow the answer to end here".into());
+            }
+        }
+        out.push(verdict);
+    }
+    Ok(out)
+}
+
 fn worker(settings: EngineSettings, rx: mpsc::Receiver<(GenJob, Reply)>, ready: mpsc::Sender<Result<()>>) {
     let setup = || -> Result<(LlamaModel, Option<llama_cpp_2::model::LlamaLoraAdapter>)> {
         let backend = backend()?;

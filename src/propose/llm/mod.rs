@@ -12,7 +12,7 @@ mod model_file;
 mod prompt;
 
 pub use answer::{parse_answer, ParsedAnswer, Suggestion};
-pub use engine::physical_cores;
+pub use engine::{grammar_check, physical_cores};
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };

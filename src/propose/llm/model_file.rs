@@ -53,10 +53,15 @@ pub fn resolve_model(explicit: Option<&Path>, cache: &Cache) -> Result<ResolvedF
         }
         None => find_packaged_model().ok_or_else(|| anyhow::anyhow!(install_hint()))?,
     };
-    let sha256 = cache
-        .file_sha256(&path)
-        .with_context(|| format!("hashing model {}", path.display()))?;
     let is_default_name = path.file_name().is_some_and(|n| n == DEFAULT_MODEL_FILE);
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let sha256 = if is_default_name && size != DEFAULT_MODEL_SIZE {
+        format!("<size {size}>")
+    } else {
+        cache
+            .file_sha256(&path)
+            .with_context(|| format!("hashing model {}", path.display()))?
+    };
     if is_default_name && sha256 != DEFAULT_MODEL_SHA256 {
         bail!(
             "model {} is corrupt (sha256 {sha256}, expected {DEFAULT_MODEL_SHA256}).\n\
