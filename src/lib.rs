@@ -8,9 +8,11 @@
 //! what happened. [`pipeline`] drives them; [`cli`] is the command line.
 
 pub mod asm;
+pub mod cache;
 pub mod cfg;
 pub mod cli;
 pub mod cost;
+pub mod dataset;
 pub mod elf;
 pub mod patch;
 pub mod pipeline;

@@ -146,6 +146,7 @@ fn wrong_rules_are_rejected_by_the_validator() {
     let o = peephole()
         .args([
             "opt",
+            "--no-cache",
             "--propose",
             "none",
             "--rules",

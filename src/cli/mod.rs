@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod check;
 pub mod opt;
+pub mod research;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,10 @@ pub enum Command {
     Opt(opt::OptArgs),
     /// Pre-commit/CI check: exit 1 with a diff when verified improvements exist.
     Check(check::CheckArgs),
+    /// Build the fine-tuning dataset from compiled C programs (verified targets only).
+    Dataset(research::DatasetArgs),
+    /// Evaluate base, fine-tuned and rule proposers on the held-out split.
+    Eval(research::EvalArgs),
     /// Check that a candidate block is equivalent to an original one.
     Verify(crate::verify::cli::VerifyArgs),
 }
@@ -33,5 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Opt(a) => opt::run(a),
         Command::Verify(a) => crate::verify::cli::run(a),
         Command::Check(a) => check::run(a),
+        Command::Dataset(a) => research::run_dataset(a),
+        Command::Eval(a) => research::run_eval(a),
     }
 }

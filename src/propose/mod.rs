@@ -4,6 +4,8 @@
 //! ([`crate::verify`]) has shown it equivalent and the cost model
 //! ([`crate::cost`]) has shown it faster.
 
+pub mod llm;
+
 use crate::asm::Insn;
 use crate::semantics::LocSet;
 use serde::Serialize;
@@ -55,4 +57,10 @@ pub trait Proposer: Send + Sync {
     fn name(&self) -> &str;
     /// Candidates for each window, in the same order as `windows`.
     fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>>;
+    /// Everything that determines this proposer's answers (rule texts,
+    /// model and adapter hashes, prompt version, settings): part of the
+    /// pipeline's result-cache key.
+    fn fingerprint(&self) -> String {
+        self.name().to_string()
+    }
 }

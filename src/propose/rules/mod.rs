@@ -65,6 +65,16 @@ pub struct RuleProposer {
     by_mnemonic: HashMap<String, Vec<usize>>,
     /// Rules whose first pattern line is the wildcard `*`.
     wildcard: Vec<usize>,
+    /// Hash of the rule texts: part of the pipeline's result-cache key.
+    fingerprint: String,
+}
+
+fn hash_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut k = crate::cache::KeyBuilder::new("rules");
+    for (origin, text) in sources {
+        k = k.field(origin, text);
+    }
+    k.finish().to_string()
 }
 
 impl RuleProposer {
@@ -74,7 +84,7 @@ impl RuleProposer {
         for (origin, text) in BUILTIN {
             rules.extend(parse_rules(text, origin)?);
         }
-        Self::from_rules(rules)
+        Self::from_rules(rules, hash_sources(BUILTIN.iter().copied()))
     }
 
     /// Rules from one file; errors name `path:line`.
@@ -87,7 +97,7 @@ impl RuleProposer {
 
     /// Rules from text; `origin` names it in errors and traces.
     pub fn from_source(text: &str, origin: &str) -> Result<Self> {
-        Self::from_rules(parse_rules(text, origin)?)
+        Self::from_rules(parse_rules(text, origin)?, hash_sources([(origin, text)]))
     }
 
     /// The deliberately wrong test-only rules ([`WRONG_RULES`]).
@@ -99,10 +109,10 @@ impl RuleProposer {
     pub fn merge(self, other: RuleProposer) -> Result<Self> {
         let mut rules = self.rules;
         rules.extend(other.rules);
-        Self::from_rules(rules)
+        Self::from_rules(rules, format!("{}+{}", self.fingerprint, other.fingerprint))
     }
 
-    fn from_rules(rules: Vec<Rule>) -> Result<Self> {
+    fn from_rules(rules: Vec<Rule>, fingerprint: String) -> Result<Self> {
         let mut names: HashMap<&str, &str> = HashMap::new();
         for r in &rules {
             if let Some(prev) = names.insert(&r.name, &r.origin) {
@@ -125,6 +135,7 @@ impl RuleProposer {
             rules,
             by_mnemonic,
             wildcard,
+            fingerprint,
         })
     }
 
@@ -207,6 +218,10 @@ fn apply(rule: &Rule, window: &Window, start: usize, facts: &WindowFacts) -> Opt
 impl Proposer for RuleProposer {
     fn name(&self) -> &str {
         "rules"
+    }
+
+    fn fingerprint(&self) -> String {
+        format!("rules:{}", self.fingerprint)
     }
 
     fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>> {

@@ -1,0 +1,120 @@
+//! Throughput of the LLM proposer on the default model: tokens/s single
+//! stream and batched (and their ratio), windows/s, and the time of a fully
+//! cached call. Prints a table of medians. Run: `cargo bench --bench llm_throughput`.
+//! Env: BENCH_REPS (default 3), BENCH_BATCH (default 16), BENCH_THREADS.
+
+use peephole::asm::Insn;
+use peephole::cache::Cache;
+use peephole::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle};
+use peephole::propose::Window;
+use peephole::semantics::LocSet;
+use std::time::Instant;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Distinct small windows (distinct so that nothing is served from the cache).
+fn windows(n: usize, salt: usize) -> Vec<Window> {
+    (0..n)
+        .map(|i| {
+            let k = (i + salt * 97) % 4000 + 1;
+            let r = 2 + (i % 20);
+            let lines = match i % 4 {
+                0 => vec![format!("add x{r}, x1, #0"), format!("mov x0, x{r}")],
+                1 => vec![format!("mov x{r}, #{k}"), format!("add x0, x1, x{r}")],
+                2 => vec![format!("ldr x0, [sp, #{}]", 8 * (k % 64)), format!("add x0, x0, #{k}")],
+                _ => vec![format!("mov x{r}, #8"), format!("mul x0, x1, x{r}"), format!("add x0, x0, #{k}")],
+            };
+            Window {
+                insns: lines.iter().map(|l| Insn::parse_plain(l).unwrap()).collect(),
+                live_out: LocSet::parse_list("x0,sp").unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+struct Run {
+    tok_per_s: f64,
+    windows_per_s: f64,
+    tokens: u64,
+}
+
+fn run(p: &LlmProposer, ws: &[Window]) -> Run {
+    let before = p.stats();
+    let t = Instant::now();
+    p.generate(ws, PromptStyle::ChainOfCode).unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let after = p.stats();
+    let tokens = after.generated_tokens - before.generated_tokens;
+    Run {
+        tok_per_s: tokens as f64 / wall,
+        windows_per_s: ws.len() as f64 / wall,
+        tokens,
+    }
+}
+
+fn main() {
+    let reps = env_usize("BENCH_REPS", 3);
+    let batch = env_usize("BENCH_BATCH", 16);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LlmConfig {
+        adapter: AdapterChoice::None,
+        threads: std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()),
+        max_tokens: 128,
+        ..LlmConfig::default()
+    };
+    let t = Instant::now();
+    let p = LlmProposer::with_cache(cfg, Cache::at(dir.path())).expect("model");
+    let load = t.elapsed().as_secs_f64();
+    // Warm-up: evaluates the shared prompt prefix once.
+    run(&p, &windows(1, 9999));
+
+    let mut salt = 0;
+    let mut single = Vec::new();
+    let mut single_w = Vec::new();
+    let mut single_tokens = 0;
+    for _ in 0..reps {
+        for w in windows(4, salt).chunks(1) {
+            let r = run(&p, w);
+            single.push(r.tok_per_s);
+            single_w.push(r.windows_per_s);
+            single_tokens += r.tokens;
+        }
+        salt += 1;
+    }
+    let mut batched = Vec::new();
+    let mut batched_w = Vec::new();
+    let mut batched_tokens = 0;
+    let mut last = Vec::new();
+    for _ in 0..reps {
+        last = windows(batch, salt);
+        salt += 1;
+        let r = run(&p, &last);
+        batched.push(r.tok_per_s);
+        batched_w.push(r.windows_per_s);
+        batched_tokens += r.tokens;
+    }
+    let mut hit = Vec::new();
+    for _ in 0..reps.max(3) {
+        let t = Instant::now();
+        p.generate(&last, PromptStyle::ChainOfCode).unwrap();
+        hit.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (s, b) = (median(single), median(batched));
+    println!("model load: {load:.2} s (threads: {})", p.config().threads.map_or("physical cores".into(), |t| t.to_string()));
+    println!("| measure (median of {reps})            | value      |");
+    println!("|----------------------------------------|------------|");
+    println!("| single stream, tokens/s                | {s:10.1} |");
+    println!("| single stream, windows/s               | {:10.2} |", median(single_w));
+    println!("| batched ({batch:2} windows), tokens/s      | {b:10.1} |");
+    println!("| batched ({batch:2} windows), windows/s     | {:10.2} |", median(batched_w));
+    println!("| batched / single tokens/s              | {:10.2} |", b / s);
+    println!("| cache hit, {batch:2} windows, ms           | {:10.2} |", median(hit));
+    println!("(generated tokens: single {single_tokens}, batched {batched_tokens})");
+}

@@ -1,0 +1,220 @@
+//! `peephole dataset` and `peephole eval`: the reproducible research side
+//! (fine-tuning data from real compiled code, and the evaluation table).
+
+use super::opt::{Engine, EngineArgs};
+use crate::dataset::eval::{answers_of, markdown, score, Answer, Row};
+use crate::dataset::{compile, examples_from, messages, BuildOptions, Example};
+use crate::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle, Suggestion};
+use crate::propose::rules::RuleProposer;
+use crate::propose::Window;
+use crate::report::write_atomic;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct DatasetArgs {
+    /// C sources (files or directories) to compile; default: fixtures/c.
+    #[arg(long = "c")]
+    pub c_sources: Vec<PathBuf>,
+    /// Also generate this many csmith programs.
+    #[arg(long, default_value_t = 0)]
+    pub csmith: u32,
+    /// Output directory (examples.jsonl, train.jsonl, stats.json).
+    #[arg(long, default_value = "dataset")]
+    pub out: PathBuf,
+    /// Keep one "no change" negative per this many windows with nothing to improve.
+    #[arg(long, default_value_t = 4)]
+    pub negative_every: usize,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn c_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut sub: Vec<PathBuf> = std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            sub.sort();
+            out.extend(c_files(&sub));
+        } else if p.extension().is_some_and(|e| e == "c") {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
+    let engine = Engine::new(&EngineArgs { propose: Some(vec!["none".into()]), ..a.engine.clone() })?;
+    let rules = RuleProposer::builtin()?;
+    let mut sources = c_files(if a.c_sources.is_empty() { &[] } else { &a.c_sources });
+    if a.c_sources.is_empty() {
+        sources = c_files(&[PathBuf::from("fixtures/c")]);
+    }
+    let tmp = tempfile::tempdir()?;
+    for seed in 1..=a.csmith {
+        let p = tmp.path().join(format!("csmith{seed}.c"));
+        let out = std::process::Command::new("csmith")
+            .args(["--seed", &seed.to_string(), "--max-funcs", "6", "--no-volatiles"])
+            .current_dir(tmp.path())
+            .output()
+            .context("running csmith")?;
+        std::fs::write(&p, out.stdout)?;
+        sources.push(p);
+    }
+    let configs: Vec<(&str, &str)> = ["gcc", "clang"]
+        .iter()
+        .flat_map(|c| ["-O0", "-O1", "-O2", "-Os"].iter().map(move |o| (*c, *o)))
+        .collect();
+    let jobs: Vec<(PathBuf, &str, &str)> =
+        sources.iter().flat_map(|s| configs.iter().map(move |(c, o)| (s.clone(), *c, *o))).collect();
+    let opts = BuildOptions { negative_every: a.negative_every, enum_max: 4 };
+    let per_job: Vec<Result<Vec<Example>>> = jobs
+        .par_iter()
+        .map(|(src, cc, opt)| {
+            let asm = compile(src, cc, opt, &["/usr/include/csmith"])?;
+            // The split unit is the source program (its file stem).
+            let program = src.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let mut seen = HashSet::new();
+            examples_from(&program, &asm, &rules, &engine.verifier, engine.cost.as_ref(), &mut seen, &opts)
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut examples = Vec::new();
+    for r in per_job {
+        for e in r? {
+            if seen.insert(format!("{:?}|{}", e.window, e.live_out)) {
+                examples.push(e);
+            }
+        }
+    }
+    std::fs::create_dir_all(&a.out)?;
+    let mut ex_lines = String::new();
+    let mut train_lines = String::new();
+    for e in &examples {
+        ex_lines.push_str(&serde_json::to_string(e)?);
+        ex_lines.push('\n');
+        for style in PromptStyle::ALL {
+            let line = serde_json::json!({"split": e.split, "style": style.name(), "subset": e.subset, "messages": messages(e, style)});
+            train_lines.push_str(&serde_json::to_string(&line)?);
+            train_lines.push('\n');
+        }
+    }
+    write_atomic(&a.out.join("examples.jsonl"), ex_lines.as_bytes())?;
+    write_atomic(&a.out.join("train.jsonl"), train_lines.as_bytes())?;
+    let count = |f: &dyn Fn(&Example) -> bool| examples.iter().filter(|e| f(e)).count();
+    let stats = serde_json::json!({
+        "programs": sources.len(),
+        "compilations": jobs.len(),
+        "examples": examples.len(),
+        "train": count(&|e| e.split == "train"),
+        "valid": count(&|e| e.split == "valid"),
+        "test": count(&|e| e.split == "test"),
+        "positives": count(&|e| e.target.is_some()),
+        "negatives": count(&|e| e.target.is_none()),
+        "store_reload_subset": count(&|e| e.subset == "store-reload"),
+        "from_rules": count(&|e| e.origin.starts_with("rules")),
+        "from_enumeration": count(&|e| e.origin == "enum"),
+        "from_augmentation": count(&|e| e.origin == "augment"),
+        "validator_tests": a.engine.tests,
+    });
+    write_atomic(&a.out.join("stats.json"), serde_json::to_string_pretty(&stats)?.as_bytes())?;
+    println!("{}", serde_json::to_string_pretty(&stats)?);
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// examples.jsonl from `peephole dataset`.
+    #[arg(long, default_value = "dataset/examples.jsonl")]
+    pub examples: PathBuf,
+    /// Which split to evaluate.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Only this subset (e.g. `store-reload`); default: all.
+    #[arg(long)]
+    pub subset: Option<String>,
+    /// At most this many examples (deterministic: the first ones).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Fine-tuned adapter to evaluate.
+    #[arg(long, default_value = "models/peephole-lora.gguf")]
+    pub finetuned: PathBuf,
+    /// Write the table (Markdown) here as well as to stdout.
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn llm_answers(p: &LlmProposer, examples: &[&Example], style: PromptStyle) -> Result<(Vec<Answer>, f64)> {
+    let windows: Vec<Window> = examples
+        .iter()
+        .map(|e| Window {
+            insns: e.window.iter().filter_map(|s| crate::asm::Insn::parse_plain(s).ok()).collect(),
+            live_out: crate::semantics::LocSet::parse_list(&e.live_out).unwrap_or(crate::semantics::LocSet::ALL),
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let gens = p.generate(&windows, style)?;
+    let secs = t.elapsed().as_secs_f64();
+    let answers = gens
+        .into_iter()
+        .map(|g| Answer {
+            rewrite: g.into_iter().next().and_then(|g| g.suggestion).map(|s| match s {
+                Suggestion::NoChange => None,
+                Suggestion::Replace(insns) => Some(insns),
+            }),
+        })
+        .collect();
+    Ok((answers, secs))
+}
+
+pub fn run_eval(a: &EvalArgs) -> Result<i32> {
+    let engine = Engine::new(&EngineArgs { propose: Some(vec!["none".into()]), ..a.engine.clone() })?;
+    let text = std::fs::read_to_string(&a.examples).with_context(|| format!("reading {}", a.examples.display()))?;
+    let all: Vec<Example> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let mut chosen: Vec<&Example> = all
+        .iter()
+        .filter(|e| e.split == a.split && a.subset.as_ref().is_none_or(|s| &e.subset == s))
+        .collect();
+    if let Some(n) = a.limit {
+        chosen.truncate(n);
+    }
+    anyhow::ensure!(!chosen.is_empty(), "no examples in split `{}`", a.split);
+    let mut rows: Vec<Row> = Vec::new();
+    let llm = |adapter: AdapterChoice, cache_tag: &str| -> Result<LlmProposer> {
+        let dir = std::env::temp_dir().join(format!("peephole-eval-{cache_tag}"));
+        LlmProposer::with_cache(
+            LlmConfig { adapter, model: a.engine.model.clone(), ..LlmConfig::default() },
+            crate::cache::Cache::at(dir),
+        )
+    };
+    let base = llm(AdapterChoice::None, "base")?;
+    let (ans, secs) = llm_answers(&base, &chosen, PromptStyle::ChainOfCode)?;
+    rows.push(score("base SmolLM2-135M, chain-of-code prompt", &chosen, &ans, secs, &engine.verifier, engine.cost.as_ref())?);
+    drop(base);
+    if Path::new(&a.finetuned).is_file() {
+        let tuned = llm(AdapterChoice::Path(a.finetuned.clone()), "tuned")?;
+        for (style, label) in [
+            (PromptStyle::Direct, "fine-tuned, direct"),
+            (PromptStyle::ChainOfThought, "fine-tuned, chain-of-thought"),
+            (PromptStyle::ChainOfCode, "fine-tuned, chain-of-code"),
+        ] {
+            let (ans, secs) = llm_answers(&tuned, &chosen, style)?;
+            rows.push(score(label, &chosen, &ans, secs, &engine.verifier, engine.cost.as_ref())?);
+        }
+    } else {
+        eprintln!("peephole eval: no fine-tuned adapter at {}; its rows are skipped", a.finetuned.display());
+    }
+    let rules = RuleProposer::builtin()?;
+    let (ans, secs) = answers_of(&rules, &chosen);
+    rows.push(score("rule proposer", &chosen, &ans, secs, &engine.verifier, engine.cost.as_ref())?);
+    let md = markdown(&rows);
+    print!("{md}");
+    if let Some(t) = &a.table {
+        write_atomic(t, md.as_bytes())?;
+    }
+    Ok(0)
+}

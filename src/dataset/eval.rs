@@ -1,0 +1,227 @@
+//! Evaluation on the held-out split, with the reference study's metrics
+//! (BLEU, exact match, syntactic correctness, IO equivalence) plus what
+//! matters to us: how often a verified improving rewrite was found, cycles
+//! saved, and time per block; and a taxonomy of rejected proposals.
+
+use super::Example;
+use crate::asm::Insn;
+use crate::cost::CostModel;
+use crate::propose::{Proposer, Window};
+use crate::semantics::{effects, LocSet};
+use crate::verify::{Verdict, Verifier, VerifyJob};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// One proposer's answer to one example.
+pub struct Answer {
+    /// `None`: no parsable answer (malformed).
+    pub rewrite: Option<Option<Vec<Insn>>>,
+}
+
+/// A row of the table.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub examples: usize,
+    pub bleu: f64,
+    pub exact_match: f64,
+    pub syntactic: f64,
+    pub io_equivalent: f64,
+    pub improved: f64,
+    pub cycles_saved: f64,
+    pub seconds_per_block: f64,
+    pub rejected: BTreeMap<String, usize>,
+}
+
+fn tokens(lines: &[String]) -> Vec<String> {
+    lines
+        .join(" ; ")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Corpus BLEU-4 with brevity penalty (add-one smoothing for short texts).
+pub fn bleu(pairs: &[(Vec<String>, Vec<String>)]) -> f64 {
+    let (mut hyp_len, mut ref_len) = (0usize, 0usize);
+    let mut matches = [0usize; 4];
+    let mut totals = [0usize; 4];
+    for (h, r) in pairs {
+        hyp_len += h.len();
+        ref_len += r.len();
+        for n in 1..=4 {
+            let grams = |v: &Vec<String>| {
+                let mut m: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+                for w in v.windows(n) {
+                    *m.entry(w.to_vec()).or_default() += 1;
+                }
+                m
+            };
+            let (hg, rg) = (grams(h), grams(r));
+            totals[n - 1] += h.len().saturating_sub(n - 1);
+            matches[n - 1] += hg.iter().map(|(g, c)| (*c).min(*rg.get(g).unwrap_or(&0))).sum::<usize>();
+        }
+    }
+    if hyp_len == 0 {
+        return 0.0;
+    }
+    let logp: f64 = (0..4)
+        .map(|i| ((matches[i] as f64 + 1.0) / (totals[i] as f64 + 1.0)).ln())
+        .sum::<f64>()
+        / 4.0;
+    let bp = if hyp_len > ref_len { 1.0 } else { (1.0 - ref_len as f64 / hyp_len as f64).exp() };
+    100.0 * bp * logp.exp()
+}
+
+/// Why a rejected proposal was wrong, from the validator's counterexample.
+pub fn classify(v: &Verdict, window: &[Insn], cand: &[Insn]) -> &'static str {
+    let d = match v {
+        Verdict::Counterexample { description } => description.as_str(),
+        Verdict::Invalid { .. } => return "malformed",
+        Verdict::Unsupported { .. } => return "unsupported",
+        Verdict::Equivalent { .. } => return "none",
+    };
+    let what = d.split("; ").nth(1).unwrap_or(d);
+    if what.starts_with("exit differs") || what.starts_with("NZCV") {
+        return "flags changed";
+    }
+    if what.contains("candidate does not write") {
+        return "dropped side effect";
+    }
+    if what.starts_with("memory") {
+        return "memory aliasing";
+    }
+    let reg = what.split_whitespace().next().unwrap_or("");
+    if let Ok(loc) = reg.parse::<crate::semantics::Loc>() {
+        let wrote = |b: &[Insn]| b.iter().any(|i| effects(i).writes.contains(loc));
+        if wrote(window) && !wrote(cand) {
+            return "liveness violated";
+        }
+    }
+    "wrong register or value"
+}
+
+/// Evaluate answers (one per example) against the examples' targets.
+pub fn score(
+    name: &str,
+    examples: &[&Example],
+    answers: &[Answer],
+    seconds: f64,
+    verifier: &Verifier,
+    cost: &dyn CostModel,
+) -> anyhow::Result<Row> {
+    let windows: Vec<Window> = examples
+        .iter()
+        .map(|e| Window {
+            insns: e.window.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+            live_out: LocSet::parse_list(&e.live_out).unwrap_or(LocSet::ALL),
+        })
+        .collect();
+    let mut row = Row { name: name.into(), examples: examples.len(), ..Row::default() };
+    let mut bleu_pairs = Vec::new();
+    let (mut em, mut syn, mut io, mut improved) = (0usize, 0usize, 0usize, 0usize);
+    let mut saved = 0.0;
+    // Candidates that change something are verified and costed in one batch.
+    let mut jobs = Vec::new();
+    let mut job_of = Vec::new();
+    for (k, a) in answers.iter().enumerate() {
+        let target = examples[k].target.clone().unwrap_or_else(|| examples[k].window.clone());
+        match &a.rewrite {
+            None => bleu_pairs.push((Vec::new(), tokens(&target))),
+            Some(r) => {
+                syn += 1;
+                let out: Vec<String> = match r {
+                    Some(insns) => insns.iter().map(|i| i.to_string()).collect(),
+                    None => examples[k].window.clone(),
+                };
+                if r.as_ref().map(|_| out.clone()) == examples[k].target || (r.is_none() && examples[k].target.is_none()) {
+                    em += 1;
+                }
+                bleu_pairs.push((tokens(&out), tokens(&target)));
+                match r {
+                    Some(insns) => {
+                        job_of.push(k);
+                        jobs.push((k, insns.clone()));
+                    }
+                    None => io += 1, // "no change" is trivially equivalent
+                }
+            }
+        }
+    }
+    let vjobs: Vec<VerifyJob> = jobs
+        .iter()
+        .map(|(k, c)| VerifyJob { original: &windows[*k].insns, candidate: c, live_out: windows[*k].live_out })
+        .collect();
+    let verdicts = verifier.check_many(&vjobs);
+    let blocks: Vec<&[Insn]> = jobs.iter().map(|(_, c)| c.as_slice()).collect();
+    let costs = cost.cost_each(&blocks);
+    for (((k, cand), v), c) in jobs.iter().zip(&verdicts).zip(costs) {
+        if v.is_equivalent() {
+            io += 1;
+            if let Ok(c) = c {
+                if c.cycles < examples[*k].cycles_before - 1e-9
+                    || ((c.cycles - examples[*k].cycles_before).abs() < 1e-9 && cand.len() < windows[*k].insns.len())
+                {
+                    improved += 1;
+                    saved += examples[*k].cycles_before - c.cycles;
+                }
+            }
+        } else {
+            *row.rejected.entry(classify(v, &windows[*k].insns, cand).to_string()).or_default() += 1;
+        }
+    }
+    let malformed = answers.iter().filter(|a| a.rewrite.is_none()).count();
+    if malformed > 0 {
+        *row.rejected.entry("malformed".into()).or_default() += malformed;
+    }
+    let n = examples.len().max(1) as f64;
+    row.bleu = bleu(&bleu_pairs);
+    row.exact_match = 100.0 * em as f64 / n;
+    row.syntactic = 100.0 * syn as f64 / n;
+    row.io_equivalent = 100.0 * io as f64 / n;
+    row.improved = 100.0 * improved as f64 / n;
+    row.cycles_saved = saved / n;
+    row.seconds_per_block = seconds / n;
+    Ok(row)
+}
+
+/// Answers of a proposer: its first candidate, or "no change".
+pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64) {
+    let windows: Vec<Window> = examples
+        .iter()
+        .map(|e| Window {
+            insns: e.window.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+            live_out: LocSet::parse_list(&e.live_out).unwrap_or(LocSet::ALL),
+        })
+        .collect();
+    let t = Instant::now();
+    let cands = p.propose(&windows);
+    let secs = t.elapsed().as_secs_f64();
+    let answers = cands
+        .into_iter()
+        .map(|c| Answer { rewrite: Some(c.into_iter().next().map(|c| c.insns)) })
+        .collect();
+    (answers, secs)
+}
+
+/// The table as Markdown.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| proposer | n | BLEU | exact match % | syntactic % | IO-equivalent % | verified improvement % | est. cycles saved / block | s / block |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} |\n",
+            r.name, r.examples, r.bleu, r.exact_match, r.syntactic, r.io_equivalent, r.improved, r.cycles_saved, r.seconds_per_block
+        ));
+    }
+    s.push_str("\nRejected proposals by cause:\n\n| proposer | cause | count |\n|---|---|---|\n");
+    for r in rows {
+        for (k, v) in &r.rejected {
+            s.push_str(&format!("| {} | {k} | {v} |\n", r.name));
+        }
+    }
+    s
+}

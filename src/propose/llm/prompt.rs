@@ -1,0 +1,233 @@
+//! Prompt templates (data files in `prompts/`) and how a window becomes a chat.
+//!
+//! The templates are embedded at build time so the binary needs no data
+//! directory at run time; their `version` line is part of every cache key.
+
+use crate::propose::Window;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+const CHAIN_OF_CODE: &str = include_str!("../../../prompts/chain-of-code.txt");
+const DIRECT: &str = include_str!("../../../prompts/direct.txt");
+const CHAIN_OF_THOUGHT: &str = include_str!("../../../prompts/chain-of-thought.txt");
+/// The answer grammar shared by all styles (one root rule per style).
+pub const ANSWER_GRAMMAR: &str = include_str!("../../../prompts/answer.gbnf");
+
+/// How the model is asked to answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromptStyle {
+    /// Register transfers per instruction, live-out values, then the rewrite.
+    #[default]
+    ChainOfCode,
+    /// The rewrite only.
+    Direct,
+    /// Short prose reasoning, then the rewrite.
+    ChainOfThought,
+}
+
+impl PromptStyle {
+    pub const ALL: [PromptStyle; 3] = [
+        PromptStyle::ChainOfCode,
+        PromptStyle::Direct,
+        PromptStyle::ChainOfThought,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PromptStyle::ChainOfCode => "chain-of-code",
+            PromptStyle::Direct => "direct",
+            PromptStyle::ChainOfThought => "chain-of-thought",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            PromptStyle::ChainOfCode => CHAIN_OF_CODE,
+            PromptStyle::Direct => DIRECT,
+            PromptStyle::ChainOfThought => CHAIN_OF_THOUGHT,
+        }
+    }
+
+    /// The parsed template of this style.
+    pub fn template(self) -> PromptTemplate {
+        PromptTemplate::parse(self.source())
+            .unwrap_or_else(|e| panic!("prompts/{}.txt is malformed: {e:#}", self.name()))
+    }
+}
+
+impl fmt::Display for PromptStyle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PromptStyle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        PromptStyle::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)"))
+    }
+}
+
+/// Chat role of a template message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// A parsed template file: fixed messages (system + few-shot) and the query.
+#[derive(Clone, Debug)]
+pub struct PromptTemplate {
+    pub version: String,
+    pub grammar_root: String,
+    pub messages: Vec<(Role, String)>,
+    /// The last user message, with `{block}` and `{live_out}` placeholders.
+    pub query: String,
+}
+
+impl PromptTemplate {
+    pub fn parse(src: &str) -> Result<PromptTemplate> {
+        let mut version = None;
+        let mut grammar_root = None;
+        let mut sections: Vec<(String, Vec<&str>)> = Vec::new();
+        for (n, line) in src.lines().enumerate() {
+            if let Some(name) = line.strip_prefix("=== ") {
+                sections.push((name.trim().to_string(), Vec::new()));
+            } else if let Some((_, body)) = sections.last_mut() {
+                body.push(line);
+            } else if line.starts_with('#') || line.trim().is_empty() {
+            } else if let Some(v) = line.strip_prefix("version:") {
+                version = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("grammar-root:") {
+                grammar_root = Some(v.trim().to_string());
+            } else {
+                bail!("line {}: unexpected `{line}` before the first section", n + 1);
+            }
+        }
+        let mut messages = Vec::new();
+        let mut query = None;
+        for (name, body) in sections {
+            let mut text = body.join("\n");
+            text.truncate(text.trim_end().len());
+            let role = match name.as_str() {
+                "system" => Role::System,
+                "user" => Role::User,
+                "assistant" => {
+                    text.push('\n');
+                    Role::Assistant
+                }
+                "query" => {
+                    if query.replace(text).is_some() {
+                        bail!("more than one `=== query` section");
+                    }
+                    continue;
+                }
+                other => bail!("unknown section `=== {other}`"),
+            };
+            if query.is_some() {
+                bail!("`=== query` must be the last section");
+            }
+            messages.push((role, text));
+        }
+        let query = query.context("no `=== query` section")?;
+        if !query.contains("{block}") || !query.contains("{live_out}") {
+            bail!("the query must contain {{block}} and {{live_out}}");
+        }
+        Ok(PromptTemplate {
+            version: version.context("no `version:` line")?,
+            grammar_root: grammar_root.context("no `grammar-root:` line")?,
+            messages,
+            query,
+        })
+    }
+
+    /// The query message for one window.
+    pub fn query_for(&self, window: &Window) -> String {
+        self.query
+            .replace("{block}", &window.text())
+            .replace("{live_out}", &window.live_out.to_string())
+    }
+
+    /// Few-shot answers of the template, for tests of the answer parser.
+    pub fn example_answers(&self) -> impl Iterator<Item = &str> {
+        self.messages
+            .iter()
+            .filter(|(r, _)| *r == Role::Assistant)
+            .map(|(_, t)| t.as_str())
+    }
+}
+
+/// The `# version:` line of the answer grammar (part of every cache key).
+pub fn grammar_version() -> &'static str {
+    ANSWER_GRAMMAR
+        .lines()
+        .find_map(|l| l.strip_prefix("# version:"))
+        .map(str::trim)
+        .unwrap_or("unversioned")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asm::Insn;
+    use crate::semantics::LocSet;
+
+    #[test]
+    fn all_templates_parse() {
+        for s in PromptStyle::ALL {
+            let t = s.template();
+            assert!(!t.version.is_empty());
+            assert_eq!(t.grammar_root, s.name());
+            assert_eq!(t.messages[0].0, Role::System);
+            assert!(t.example_answers().count() >= 3);
+            assert!(ANSWER_GRAMMAR.contains(&format!("\n{} ", t.grammar_root)));
+        }
+        assert_eq!(grammar_version(), "answer-grammar-1");
+    }
+
+    #[test]
+    fn query_substitutes_window() {
+        let w = Window {
+            insns: vec![Insn::parse_plain("mov x1, x0").unwrap()],
+            live_out: LocSet::parse_list("x1,sp").unwrap(),
+        };
+        let q = PromptStyle::Direct.template().query_for(&w);
+        assert_eq!(q, "block:\nmov x1, x0\nlive-out: x1,sp");
+    }
+
+    #[test]
+    fn malformed_templates_are_rejected() {
+        assert!(PromptTemplate::parse("version: a\n=== system\nx\n").is_err());
+        assert!(PromptTemplate::parse("oops\n=== query\n{block}{live_out}").is_err());
+        assert!(PromptTemplate::parse("version: a\ngrammar-root: r\n=== query\n{block}\n").is_err());
+        assert!(PromptTemplate::parse(
+            "version: a\ngrammar-root: r\n=== query\n{block} {live_out}\n=== user\nx"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn style_names_round_trip() {
+        for s in PromptStyle::ALL {
+            assert_eq!(s.name().parse::<PromptStyle>().unwrap(), s);
+        }
+        assert!("cot".parse::<PromptStyle>().is_err());
+    }
+}

