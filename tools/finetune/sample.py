@@ -105,7 +105,7 @@ def main(argv=None):
                 if eos in gen:
                     gen = gen[: gen.index(eos)]
                     stopped = "eos"
-                text = tok.decode(gen, skip_special_tokens=False)
+                text = tok.decode(gen, skip_special_tokens=False, clean_up_tokenization_spaces=False)
                 if ref is not None:
                     n_ref += 1
                     n_exact += int(text.strip() == ref.strip())

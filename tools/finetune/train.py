@@ -59,6 +59,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     p.add_argument("--no-bf16", action="store_true", help="train in fp32 (default: bf16 autocast)")
+    p.add_argument("--attn", default="eager",
+                   help="attention implementation: eager (default; bitwise reproducible runs) or sdpa "
+                        "(faster, but its cuDNN/flash backward is not deterministic)")
     return p.parse_args(argv)
 
 
@@ -134,6 +137,10 @@ def main(argv=None):
     from peft import LoraConfig, get_peft_model
 
     model.config.use_cache = False
+    try:
+        model.set_attn_implementation(args.attn)
+    except AttributeError:  # older transformers
+        model.config._attn_implementation = args.attn
     if use_bf16:
         model = model.to(torch.bfloat16)  # frozen base in bf16; LoRA weights stay fp32 (peft default)
     lcfg = LoraConfig(
@@ -262,7 +269,7 @@ def main(argv=None):
             "grad_clip": args.grad_clip, "max_len": args.max_len, "rank": args.rank, "alpha": args.alpha,
             "dropout": args.dropout, "target_modules": ftcommon.TARGET_MODULES, "seed": args.seed,
             "precision": "bf16 autocast, frozen base in bf16, LoRA weights fp32" if use_bf16 else "fp32",
-            "optimizer": "AdamW(0.9, 0.999)", "epochs_seen": round(args.steps * args.batch_size / len(train), 2),
+            "optimizer": "AdamW(0.9, 0.999)", "attn_implementation": args.attn, "epochs_seen": round(args.steps * args.batch_size / len(train), 2),
         },
         "data": data_stats,
         "base": {k: v for k, v in base_info.items()},
