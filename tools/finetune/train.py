@@ -143,6 +143,12 @@ def main(argv=None):
         model.config._attn_implementation = args.attn
     if use_bf16:
         model = model.to(torch.bfloat16)  # frozen base in bf16; LoRA weights stay fp32 (peft default)
+    # Re-seed here: loading the base consumes a varying amount of RNG (from_config initializes
+    # weights before the cached ones are loaded; the GGUF path does not), and the LoRA init and
+    # dropout masks must not depend on which path ran.
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
     lcfg = LoraConfig(
         r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout, bias="none",
         target_modules=ftcommon.TARGET_MODULES, task_type="CAUSAL_LM",
