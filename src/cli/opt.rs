@@ -156,13 +156,23 @@ impl Engine {
         for f in &a.rule_files {
             proposers.push(Box::new(RuleProposer::from_file(f)?));
         }
+        let cost = cost_model(&a.cpu)?;
+        let fingerprint = format!(
+            "peephole {}|{}|tests {} seed {}|{}",
+            env!("CARGO_PKG_VERSION"),
+            proposers.iter().map(|p| p.fingerprint()).collect::<Vec<_>>().join(","),
+            a.tests,
+            a.seed,
+            cost.name()
+        );
         Ok(Engine {
             proposers,
             verifier: Verifier::new(VerifyConfig {
                 tests: a.tests,
                 seed: a.seed,
             })?,
-            cost: cost_model(&a.cpu)?,
+            cost,
+            cache: cache.map(|c| (c, fingerprint)),
         })
     }
 

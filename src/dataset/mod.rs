@@ -19,17 +19,17 @@ use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
 use crate::verify::{Verifier, VerifyJob};
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
 /// One dataset example.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Example {
     /// Source program (the unit of the train/valid/test split).
     pub program: String,
-    pub split: &'static str,
+    pub split: String,
     /// `general`, or the augmentation kind / rule family for subsets.
     pub subset: String,
     /// Where the target came from: `rules:<name>`, `enum`, `augment`, `none`.
@@ -236,7 +236,7 @@ pub fn examples_from(
         };
         out.push(Example {
             program: program.to_string(),
-            split,
+            split: split.to_string(),
             subset,
             origin,
             window: text(&w.insns),
