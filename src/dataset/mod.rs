@@ -11,7 +11,7 @@ pub mod augment;
 
 use crate::asm::{Insn, Source};
 use crate::cfg::functions;
-use crate::cost::CostModel;
+use crate::cost::{Cost, CostModel};
 use crate::pipeline::windows::windows;
 use crate::propose::{Proposer, Window};
 use crate::propose::llm::{without_branch, PromptStyle};
@@ -157,6 +157,51 @@ pub struct BuildOptions {
     pub enum_max: usize,
 }
 
+/// A window and its candidate rewrites (with where each came from).
+struct Item {
+    w: Window,
+    subset: String,
+    cands: Vec<(String, Vec<Insn>)>,
+}
+
+type Found = Option<(Cost, Option<(usize, Cost)>)>;
+
+/// For each item: its cost, and its cheapest verified improving candidate.
+/// Costs in one llvm-mca call, verification in one validator batch.
+fn search(items: &[Item], verifier: &Verifier, cost: &dyn CostModel) -> Vec<Found> {
+    let mut blocks: Vec<&[Insn]> = Vec::new();
+    for it in items {
+        blocks.push(&it.w.insns);
+        blocks.extend(it.cands.iter().map(|(_, c)| c.as_slice()));
+    }
+    let costs = cost.cost_each(&blocks);
+    let mut jobs: Vec<VerifyJob> = Vec::new();
+    let mut job_ref: Vec<(usize, usize, Cost)> = Vec::new();
+    let mut before: Vec<Option<Cost>> = Vec::new();
+    let mut at = 0;
+    for (n, it) in items.iter().enumerate() {
+        let b = costs[at].as_ref().ok().copied();
+        before.push(b);
+        for (i, (_, c)) in it.cands.iter().enumerate() {
+            if let (Some(b), Ok(cc)) = (b, &costs[at + 1 + i]) {
+                if cc.improves_on(&b) {
+                    jobs.push(VerifyJob { original: &it.w.insns, candidate: c, live_out: it.w.live_out });
+                    job_ref.push((n, i, *cc));
+                }
+            }
+        }
+        at += 1 + it.cands.len();
+    }
+    let verdicts = verifier.check_many(&jobs);
+    let mut best: Vec<Option<(usize, Cost)>> = vec![None; items.len()];
+    for ((n, i, c), v) in job_ref.into_iter().zip(verdicts) {
+        if v.is_equivalent() && best[n].is_none_or(|(_, b)| c.improves_on(&b)) {
+            best[n] = Some((i, c));
+        }
+    }
+    before.into_iter().zip(best).map(|(b, f)| b.map(|b| (b, f))).collect()
+}
+
 /// Examples from one compiled program.
 pub fn examples_from(
     program: &str,
@@ -191,61 +236,70 @@ pub fn examples_from(
             ));
         }
     }
-    for (w, subset, known_target) in work {
-        let key = format!("{}|{}", w.text(), w.live_out);
-        if !seen.insert(key) {
-            continue;
-        }
-        let mut cands: Vec<(String, Vec<Insn>)> = Vec::new();
-        if let Some(t) = &known_target {
-            cands.push(("augment".into(), t.clone()));
-        }
-        for c in rules.propose(std::slice::from_ref(&w)).into_iter().flatten() {
-            cands.push((c.proposer, c.insns));
-        }
-        if w.insns.len() <= opts.enum_max {
-            cands.extend(deletions(&w.insns).into_iter().map(|d| ("enum".to_string(), d)));
-        }
-        let mut all: Vec<&[Insn]> = vec![&w.insns];
-        all.extend(cands.iter().map(|(_, c)| c.as_slice()));
-        let costs = cost.cost_many(&all)?;
-        let before = costs[0];
-        let mut best: Option<(usize, crate::cost::Cost)> = None;
-        let improving: Vec<usize> = (0..cands.len()).filter(|&i| costs[i + 1].improves_on(&before)).collect();
-        let jobs: Vec<VerifyJob> = improving
-            .iter()
-            .map(|&i| VerifyJob { original: &w.insns, candidate: &cands[i].1, live_out: w.live_out })
-            .collect();
-        for (&i, v) in improving.iter().zip(verifier.check_many(&jobs)) {
-            if v.is_equivalent() && best.is_none_or(|(_, c)| costs[i + 1].improves_on(&c)) {
-                best = Some((i, costs[i + 1]));
+    // Phase 1: the compiled windows themselves. Every window's candidates are
+    // gathered first so that costing and verification run as one batch each
+    // (one llvm-mca and one assembler run per phase, not one per window).
+    let (general, augmented): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, _, t)| t.is_none());
+    let mut best_of: std::collections::HashMap<String, Vec<Insn>> = std::collections::HashMap::new();
+    for (phase, items) in [general, augmented].into_iter().enumerate() {
+        let mut batch: Vec<Item> = Vec::new();
+        for (w, subset, original) in items {
+            if !seen.insert(format!("{}|{}", w.text(), w.live_out)) {
+                continue;
             }
-        }
-        let (origin, target, after) = match best {
-            Some((i, c)) => (cands[i].0.clone(), Some(text(&cands[i].1)), c.cycles),
-            None => {
-                if subset != "general" {
-                    continue; // an augmentation that did not verify is dropped
+            let mut cands: Vec<(String, Vec<Insn>)> = Vec::new();
+            match original {
+                // Phase 2: an augmented window's target is its original's
+                // best verified version (or the original itself).
+                Some(orig) => {
+                    let key = format!("{}|{}", text(&orig).join("\n"), w.live_out);
+                    cands.push(("augment".into(), best_of.get(&key).cloned().unwrap_or(orig)));
                 }
-                negatives += 1;
-                if negatives % opts.negative_every.max(1) != 0 {
-                    continue;
+                None => {
+                    for c in rules.propose(std::slice::from_ref(&w)).into_iter().flatten() {
+                        cands.push((c.proposer, c.insns));
+                    }
+                    if w.insns.len() <= opts.enum_max {
+                        cands.extend(deletions(&w.insns).into_iter().map(|d| ("enum".to_string(), d)));
+                    }
                 }
-                ("none".to_string(), None, before.cycles)
             }
-        };
-        out.push(Example {
-            program: program.to_string(),
-            split: split.to_string(),
-            subset,
-            origin,
-            window: text(&w.insns),
-            live_out: w.live_out.to_string(),
-            target,
-            trace: chain_of_code(&w.insns, w.live_out),
-            cycles_before: before.cycles,
-            cycles_after: after,
-        });
+            batch.push(Item { w, subset, cands });
+        }
+        for (it, best) in batch.iter().zip(search(&batch, verifier, cost)) {
+            let Some((before, found)) = best else { continue };
+            let (origin, target, after) = match found {
+                Some((i, c)) => (it.cands[i].0.clone(), Some(text(&it.cands[i].1)), c.cycles),
+                None => {
+                    if phase == 1 {
+                        continue; // an augmentation that did not verify is dropped
+                    }
+                    negatives += 1;
+                    if negatives % opts.negative_every.max(1) != 0 {
+                        continue;
+                    }
+                    ("none".to_string(), None, before.cycles)
+                }
+            };
+            if phase == 0 {
+                if let Some(t) = &target {
+                    let key = format!("{}|{}", it.w.text(), it.w.live_out);
+                    best_of.insert(key, t.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect());
+                }
+            }
+            out.push(Example {
+                program: program.to_string(),
+                split: split.to_string(),
+                subset: it.subset.clone(),
+                origin,
+                window: text(&it.w.insns),
+                live_out: it.w.live_out.to_string(),
+                target,
+                trace: chain_of_code(&it.w.insns, it.w.live_out),
+                cycles_before: before.cycles,
+                cycles_after: after,
+            });
+        }
     }
     Ok(out)
 }
