@@ -77,6 +77,7 @@ fn batched_proposals_parse_and_are_cached() {
     }
     assert!(finished > 0, "{gens:#?}");
     let first = p.stats();
+    eprintln!("STATS {first:?}\n{gens:#?}");
     assert_eq!(first.sequences, 3);
     assert!(first.generated_tokens > 0);
 

@@ -54,6 +54,8 @@ pub struct EngineSettings {
 pub struct GenJob {
     pub style: PromptStyle,
     pub queries: Vec<String>,
+    /// Answer grammar per query (see `prompt::grammar_for`).
+    pub grammars: Vec<String>,
     pub samples: u32,
     pub temperature: f32,
     /// Seed per query (sample `j` uses `seed + j`).
@@ -418,7 +420,8 @@ impl<'m> WorkerState<'m> {
                 } else {
                     LlamaSampler::greedy()
                 };
-                let grammar = LlamaSampler::grammar(self.model, ANSWER_GRAMMAR, &root)
+                let text = job.grammars.get(*qi).map_or(ANSWER_GRAMMAR, String::as_str);
+                let grammar = LlamaSampler::grammar(self.model, text, &root)
                     .map_err(|e| anyhow!("answer grammar: {e}"))?;
                 seqs.push(Seq {
                     id,

@@ -16,7 +16,7 @@ pub use engine::{grammar_check, physical_cores};
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };
-pub use prompt::{grammar_version, PromptStyle, PromptTemplate, ANSWER_GRAMMAR};
+pub use prompt::{grammar_for, grammar_version, PromptStyle, PromptTemplate, ANSWER_GRAMMAR};
 
 use crate::cache::{Cache, CacheKey, KeyBuilder};
 use crate::propose::{Candidate, Proposer, Window};
@@ -262,6 +262,7 @@ impl LlmProposer {
             let job = GenJob {
                 style,
                 queries: misses.iter().map(|&i| style.template().query_for(&windows[i])).collect(),
+                grammars: misses.iter().map(|&i| grammar_for(&windows[i])).collect(),
                 samples: self.samples(),
                 temperature: self.cfg.temperature,
                 seeds: misses.iter().map(|&i| seed_for(self.cfg.seed, &keys[i])).collect(),
