@@ -60,6 +60,7 @@ fn run(p: &LlmProposer, ws: &[Window]) -> Run {
 }
 
 fn main() {
+    peephole::propose::llm::ensure_passive_openmp();
     let reps = env_usize("BENCH_REPS", 3);
     let batch = env_usize("BENCH_BATCH", 16);
     let dir = tempfile::tempdir().unwrap();

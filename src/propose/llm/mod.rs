@@ -329,6 +329,31 @@ fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
     out
 }
 
+/// llama.cpp's OpenMP threads busy-wait unless `OMP_WAIT_POLICY=passive`,
+/// which made decoding ~5x slower on a loaded 2-core machine. libgomp reads
+/// the variable once when it is loaded, before `main`, so the only way to set
+/// it for this process is to re-execute it. Call first thing in `main`:
+/// returns at once when the variable is already set (or on a failed exec).
+#[cfg(unix)]
+pub fn ensure_passive_openmp() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let argv0 = args.next();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(a) = argv0 {
+        cmd.arg0(a);
+    }
+    // `exec` only returns on failure; then run as we are.
+    let _ = cmd.args(args).env("OMP_WAIT_POLICY", "passive").exec();
+}
+
+#[cfg(not(unix))]
+pub fn ensure_passive_openmp() {}
+
 fn seed_for(seed: u64, key: &CacheKey) -> u32 {
     let k = u32::from_str_radix(&key.as_str()[..8], 16).unwrap_or(0);
     k ^ (seed as u32) ^ ((seed >> 32) as u32)
