@@ -111,7 +111,10 @@ impl Generation {
         let parsed = if r.finished {
             parse_answer(&r.raw)
         } else {
-            Err(r.error.clone().unwrap_or_else(|| "unfinished answer".into()))
+            Err(r
+                .error
+                .clone()
+                .unwrap_or_else(|| "unfinished answer".into()))
         };
         let (trace, suggestion, error) = match parsed {
             Ok(p) => (p.trace, Some(p.suggestion), None),
@@ -261,17 +264,24 @@ impl LlmProposer {
         if !misses.is_empty() {
             let job = GenJob {
                 style,
-                queries: misses.iter().map(|&i| style.template().query_for(&windows[i])).collect(),
+                queries: misses
+                    .iter()
+                    .map(|&i| style.template().query_for(&windows[i]))
+                    .collect(),
                 grammars: misses.iter().map(|&i| grammar_for(&windows[i])).collect(),
                 samples: self.samples(),
                 temperature: self.cfg.temperature,
-                seeds: misses.iter().map(|&i| seed_for(self.cfg.seed, &keys[i])).collect(),
+                seeds: misses
+                    .iter()
+                    .map(|&i| seed_for(self.cfg.seed, &keys[i]))
+                    .collect(),
                 max_tokens: self.cfg.max_tokens.max(1),
             };
             let (raw, st) = self.engine.run(job)?;
             job_stats = st;
             for (&i, answers) in misses.iter().zip(raw) {
-                let stored: Vec<StoredAnswer> = answers.into_iter().map(StoredAnswer::from).collect();
+                let stored: Vec<StoredAnswer> =
+                    answers.into_iter().map(StoredAnswer::from).collect();
                 // Only complete results are remembered; a failed write only costs time.
                 let _ = self.cache.put(CACHE_NAMESPACE, &keys[i], &stored);
                 found.insert(keys[i].clone(), stored);
@@ -286,7 +296,10 @@ impl LlmProposer {
             s.generated_tokens += job_stats.generated_tokens;
             s.model_seconds += job_stats.seconds;
         }
-        Ok(keys.iter().map(|k| found.get(k).cloned().unwrap_or_default()).collect())
+        Ok(keys
+            .iter()
+            .map(|k| found.get(k).cloned().unwrap_or_default())
+            .collect())
     }
 
     /// The model's answers for each window in the given style, parsed: for
@@ -316,7 +329,9 @@ impl LlmProposer {
 fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     for g in gens {
-        let Some(Suggestion::Replace(insns)) = g.suggestion else { continue };
+        let Some(Suggestion::Replace(insns)) = g.suggestion else {
+            continue;
+        };
         if insns == w.insns || out.iter().any(|c| c.insns == insns) {
             continue;
         }
@@ -340,7 +355,9 @@ pub fn ensure_passive_openmp() {
     if std::env::var_os("OMP_WAIT_POLICY").is_some() {
         return;
     }
-    let Ok(exe) = std::env::current_exe() else { return };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
     let mut args = std::env::args_os();
     let argv0 = args.next();
     let mut cmd = std::process::Command::new(exe);

@@ -70,7 +70,9 @@ impl FromStr for PromptStyle {
         PromptStyle::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)"))
+            .ok_or_else(|| {
+                format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)")
+            })
     }
 }
 
@@ -118,7 +120,10 @@ impl PromptTemplate {
             } else if let Some(v) = line.strip_prefix("grammar-root:") {
                 grammar_root = Some(v.trim().to_string());
             } else {
-                bail!("line {}: unexpected `{line}` before the first section", n + 1);
+                bail!(
+                    "line {}: unexpected `{line}` before the first section",
+                    n + 1
+                );
             }
         }
         let mut messages = Vec::new();
@@ -186,7 +191,9 @@ pub fn grammar_for(window: &Window) -> String {
         match rule {
             "code-lines" => out.push_str(&format!("code-lines ::= code-line{{{n}}}")),
             "live-lines" => out.push_str(&format!("live-lines ::= live-line{{1,{live}}}")),
-            "rewrite-lines" => out.push_str(&format!("rewrite-lines ::= ( insn \"\\n\" ){{1,{n}}}")),
+            "rewrite-lines" => {
+                out.push_str(&format!("rewrite-lines ::= ( insn \"\\n\" ){{1,{n}}}"))
+            }
             _ => out.push_str(line),
         }
         out.push('\n');
@@ -235,7 +242,10 @@ mod tests {
     #[test]
     fn grammar_is_narrowed_to_the_window() {
         let w = Window {
-            insns: vec![Insn::parse_plain("mov x1, x0").unwrap(), Insn::parse_plain("mov x2, x1").unwrap()],
+            insns: vec![
+                Insn::parse_plain("mov x1, x0").unwrap(),
+                Insn::parse_plain("mov x2, x1").unwrap(),
+            ],
             live_out: LocSet::parse_list("x1,x2,sp").unwrap(),
         };
         let g = grammar_for(&w);
@@ -249,7 +259,9 @@ mod tests {
     fn malformed_templates_are_rejected() {
         assert!(PromptTemplate::parse("version: a\n=== system\nx\n").is_err());
         assert!(PromptTemplate::parse("oops\n=== query\n{block}{live_out}").is_err());
-        assert!(PromptTemplate::parse("version: a\ngrammar-root: r\n=== query\n{block}\n").is_err());
+        assert!(
+            PromptTemplate::parse("version: a\ngrammar-root: r\n=== query\n{block}\n").is_err()
+        );
         assert!(PromptTemplate::parse(
             "version: a\ngrammar-root: r\n=== query\n{block} {live_out}\n=== user\nx"
         )
