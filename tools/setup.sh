@@ -29,8 +29,8 @@ for p in "${PIP_PACKAGES[@]}"; do
   mod=${p//-/_}
   if ! python3 -c "import $mod" 2>/dev/null; then
     echo "setup: pip install $p" >&2
-    python3 -m pip install -q "$p" 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages "$p"
+    python3 -m pip install -q --no-deps "$p" 2>/dev/null \
+      || python3 -m pip install -q --no-deps --break-system-packages "$p"
   fi
 done
 

@@ -68,14 +68,21 @@ mod tests {
 
     #[test]
     fn parses_chain_of_code() {
-        let a = parse_answer("code:\nx2 = x1 + 0\nx0 = x2\nlive:\nx0 = x1\nrewrite:\nmov x0, x1\n").unwrap();
+        let a = parse_answer("code:\nx2 = x1 + 0\nx0 = x2\nlive:\nx0 = x1\nrewrite:\nmov x0, x1\n")
+            .unwrap();
         assert_eq!(a.trace, "code:\nx2 = x1 + 0\nx0 = x2\nlive:\nx0 = x1");
-        assert_eq!(a.suggestion, Suggestion::Replace(vec![Insn::parse_plain("mov x0, x1").unwrap()]));
+        assert_eq!(
+            a.suggestion,
+            Suggestion::Replace(vec![Insn::parse_plain("mov x0, x1").unwrap()])
+        );
     }
 
     #[test]
     fn parses_special_answers() {
-        assert_eq!(parse_answer("rewrite: no change\n").unwrap().suggestion, Suggestion::NoChange);
+        assert_eq!(
+            parse_answer("rewrite: no change\n").unwrap().suggestion,
+            Suggestion::NoChange
+        );
         let d = parse_answer("reasoning:\n- dead\nrewrite: delete\n").unwrap();
         assert_eq!(d.suggestion, Suggestion::Replace(vec![]));
         assert_eq!(d.trace, "reasoning:\n- dead");

