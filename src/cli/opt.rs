@@ -1,9 +1,9 @@
 //! `peephole opt FILE`: the main job.
 
 use crate::asm::Source;
+use crate::cache::Cache;
 use crate::cost::{cost_model, DEFAULT_CPU};
 use crate::pipeline::optimize::{optimize, Options, Outcome};
-use crate::cache::Cache;
 use crate::propose::llm::{LlmConfig, LlmProposer, PromptStyle};
 use crate::propose::rules::RuleProposer;
 use crate::propose::Proposer;
@@ -66,7 +66,9 @@ fn parse_style(s: &str) -> Result<PromptStyle, String> {
     PromptStyle::ALL
         .into_iter()
         .find(|p| p.name() == s)
-        .ok_or_else(|| format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)"))
+        .ok_or_else(|| {
+            format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)")
+        })
 }
 
 #[derive(clap::Args, Debug)]
@@ -119,7 +121,11 @@ impl Engine {
                 .num_threads(j.max(1))
                 .build_global();
         }
-        let cache = if a.no_cache { None } else { Cache::open_default().ok() };
+        let cache = if a.no_cache {
+            None
+        } else {
+            Cache::open_default().ok()
+        };
         let llm_cfg = LlmConfig {
             model: a.model.clone(),
             adapter: a.adapter.parse().unwrap_or_default(),
@@ -133,7 +139,10 @@ impl Engine {
         };
         let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
         let explicit = a.propose.is_some();
-        let wanted: Vec<String> = a.propose.clone().unwrap_or_else(|| vec!["rules".into(), "llm".into()]);
+        let wanted: Vec<String> = a
+            .propose
+            .clone()
+            .unwrap_or_else(|| vec!["rules".into(), "llm".into()]);
         for p in &wanted {
             match p.as_str() {
                 "none" => {}
@@ -141,7 +150,10 @@ impl Engine {
                 "llm" => {
                     let made = match &cache {
                         Some(c) => LlmProposer::with_cache(llm_cfg.clone(), c.clone()),
-                        None => LlmProposer::with_cache(llm_cfg.clone(), Cache::at(std::env::temp_dir().join("peephole-nocache"))),
+                        None => LlmProposer::with_cache(
+                            llm_cfg.clone(),
+                            Cache::at(std::env::temp_dir().join("peephole-nocache")),
+                        ),
                     };
                     match made {
                         Ok(l) => proposers.push(Box::new(l)),
@@ -160,7 +172,11 @@ impl Engine {
         let fingerprint = format!(
             "peephole {}|{}|tests {} seed {}|{}",
             env!("CARGO_PKG_VERSION"),
-            proposers.iter().map(|p| p.fingerprint()).collect::<Vec<_>>().join(","),
+            proposers
+                .iter()
+                .map(|p| p.fingerprint())
+                .collect::<Vec<_>>()
+                .join(","),
             a.tests,
             a.seed,
             cost.name()

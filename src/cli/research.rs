@@ -35,7 +35,12 @@ fn c_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut sub: Vec<PathBuf> = std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            let mut sub: Vec<PathBuf> = std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
             sub.sort();
             out.extend(c_files(&sub));
         } else if p.extension().is_some_and(|e| e == "c") {
@@ -46,9 +51,16 @@ fn c_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
-    let engine = Engine::new(&EngineArgs { propose: Some(vec!["none".into()]), ..a.engine.clone() })?;
+    let engine = Engine::new(&EngineArgs {
+        propose: Some(vec!["none".into()]),
+        ..a.engine.clone()
+    })?;
     let rules = RuleProposer::builtin()?;
-    let mut sources = c_files(if a.c_sources.is_empty() { &[] } else { &a.c_sources });
+    let mut sources = c_files(if a.c_sources.is_empty() {
+        &[]
+    } else {
+        &a.c_sources
+    });
     if a.c_sources.is_empty() {
         sources = c_files(&[PathBuf::from("fixtures/c")]);
     }
@@ -56,7 +68,13 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
     for seed in 1..=a.csmith {
         let p = tmp.path().join(format!("csmith{seed}.c"));
         let out = std::process::Command::new("csmith")
-            .args(["--seed", &seed.to_string(), "--max-funcs", "6", "--no-volatiles"])
+            .args([
+                "--seed",
+                &seed.to_string(),
+                "--max-funcs",
+                "6",
+                "--no-volatiles",
+            ])
             .current_dir(tmp.path())
             .output()
             .context("running csmith")?;
@@ -67,17 +85,43 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
         .iter()
         .flat_map(|c| ["-O0", "-O1", "-O2", "-Os"].iter().map(move |o| (*c, *o)))
         .collect();
-    let jobs: Vec<(PathBuf, &str, &str)> =
-        sources.iter().flat_map(|s| configs.iter().map(move |(c, o)| (s.clone(), *c, *o))).collect();
-    let opts = BuildOptions { negative_every: a.negative_every, enum_max: 4 };
+    let jobs: Vec<(PathBuf, &str, &str)> = sources
+        .iter()
+        .flat_map(|s| configs.iter().map(move |(c, o)| (s.clone(), *c, *o)))
+        .collect();
+    let opts = BuildOptions {
+        negative_every: a.negative_every,
+        enum_max: 4,
+    };
     let per_job: Vec<Result<Vec<Example>>> = jobs
         .par_iter()
         .map(|(src, cc, opt)| {
             let asm = compile(src, cc, opt, &["/usr/include/csmith"])?;
-            // The split unit is the source program (its file stem).
-            let program = src.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            // The split unit is the source program: its file stem, or for a
+            // multi-file program under fixtures/c, its directory.
+            let parent = src
+                .parent()
+                .and_then(|p| p.file_name())
+                .unwrap_or_default()
+                .to_string_lossy();
+            let program = if src.starts_with("fixtures/c/") && parent != "c" {
+                parent.into_owned()
+            } else {
+                src.file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            };
             let mut seen = HashSet::new();
-            examples_from(&program, &asm, &rules, &engine.verifier, engine.cost.as_ref(), &mut seen, &opts)
+            examples_from(
+                &program,
+                &asm,
+                &rules,
+                &engine.verifier,
+                engine.cost.as_ref(),
+                &mut seen,
+                &opts,
+            )
         })
         .collect();
     let mut seen = HashSet::new();
@@ -119,7 +163,10 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
         "from_augmentation": count(&|e| e.origin == "augment"),
         "validator_tests": a.engine.tests,
     });
-    write_atomic(&a.out.join("stats.json"), serde_json::to_string_pretty(&stats)?.as_bytes())?;
+    write_atomic(
+        &a.out.join("stats.json"),
+        serde_json::to_string_pretty(&stats)?.as_bytes(),
+    )?;
     println!("{}", serde_json::to_string_pretty(&stats)?);
     Ok(0)
 }
@@ -144,16 +191,32 @@ pub struct EvalArgs {
     /// Write the table (Markdown) here as well as to stdout.
     #[arg(long)]
     pub table: Option<PathBuf>,
+    /// Score completions generated elsewhere (on the GPU machine by
+    /// tools/finetune/device_train.sh) instead of running the model here: a
+    /// JSONL file whose lines have `row` (base-coc, ft-direct, ft-cot,
+    /// ft-coc), `prompt_id` (the example's index in the examples file),
+    /// `completion` and `seconds`.
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
 
-fn llm_answers(p: &LlmProposer, examples: &[&Example], style: PromptStyle) -> Result<(Vec<Answer>, f64)> {
+fn llm_answers(
+    p: &LlmProposer,
+    examples: &[&Example],
+    style: PromptStyle,
+) -> Result<(Vec<Answer>, f64)> {
     let windows: Vec<Window> = examples
         .iter()
         .map(|e| Window {
-            insns: e.window.iter().filter_map(|s| crate::asm::Insn::parse_plain(s).ok()).collect(),
-            live_out: crate::semantics::LocSet::parse_list(&e.live_out).unwrap_or(crate::semantics::LocSet::ALL),
+            insns: e
+                .window
+                .iter()
+                .filter_map(|s| crate::asm::Insn::parse_plain(s).ok())
+                .collect(),
+            live_out: crate::semantics::LocSet::parse_list(&e.live_out)
+                .unwrap_or(crate::semantics::LocSet::ALL),
         })
         .collect();
     let t = std::time::Instant::now();
@@ -162,19 +225,30 @@ fn llm_answers(p: &LlmProposer, examples: &[&Example], style: PromptStyle) -> Re
     let answers = gens
         .into_iter()
         .map(|g| Answer {
-            rewrite: g.into_iter().next().and_then(|g| g.suggestion).map(|s| match s {
-                Suggestion::NoChange => None,
-                Suggestion::Replace(insns) => Some(insns),
-            }),
+            rewrite: g
+                .into_iter()
+                .next()
+                .and_then(|g| g.suggestion)
+                .map(|s| match s {
+                    Suggestion::NoChange => None,
+                    Suggestion::Replace(insns) => Some(insns),
+                }),
         })
         .collect();
     Ok((answers, secs))
 }
 
 pub fn run_eval(a: &EvalArgs) -> Result<i32> {
-    let engine = Engine::new(&EngineArgs { propose: Some(vec!["none".into()]), ..a.engine.clone() })?;
-    let text = std::fs::read_to_string(&a.examples).with_context(|| format!("reading {}", a.examples.display()))?;
-    let all: Vec<Example> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let engine = Engine::new(&EngineArgs {
+        propose: Some(vec!["none".into()]),
+        ..a.engine.clone()
+    })?;
+    let text = std::fs::read_to_string(&a.examples)
+        .with_context(|| format!("reading {}", a.examples.display()))?;
+    let all: Vec<Example> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
     let mut chosen: Vec<&Example> = all
         .iter()
         .filter(|e| e.split == a.split && a.subset.as_ref().is_none_or(|s| &e.subset == s))
@@ -184,16 +258,103 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
     }
     anyhow::ensure!(!chosen.is_empty(), "no examples in split `{}`", a.split);
     let mut rows: Vec<Row> = Vec::new();
+    if let Some(dir) = &a.answers {
+        let index: std::collections::HashMap<*const Example, usize> = all
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e as *const Example, i))
+            .collect();
+        let text =
+            std::fs::read_to_string(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        for (file, label) in [
+            ("base-coc", "base SmolLM2-135M, chain-of-code prompt"),
+            ("ft-direct", "fine-tuned, direct"),
+            ("ft-cot", "fine-tuned, chain-of-thought"),
+            ("ft-coc", "fine-tuned, chain-of-code"),
+        ] {
+            let mut by_id: std::collections::HashMap<String, String> =
+                std::collections::HashMap::new();
+            let mut seconds = 0.0;
+            for v in lines.iter().filter(|v| v["row"] == file) {
+                let id = v["prompt_id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v["prompt_id"].to_string());
+                seconds += v["seconds"].as_f64().unwrap_or(0.0);
+                by_id.insert(id, v["completion"].as_str().unwrap_or("").to_string());
+            }
+            let scored: Vec<&Example> = chosen
+                .iter()
+                .copied()
+                .filter(|e| by_id.contains_key(&index[&(*e as *const Example)].to_string()))
+                .collect();
+            let answers: Vec<Answer> = scored
+                .iter()
+                .map(|e| {
+                    let c = &by_id[&index[&(*e as *const Example)].to_string()];
+                    Answer {
+                        rewrite: crate::propose::llm::parse_answer(c).ok().map(|p| {
+                            match p.suggestion {
+                                Suggestion::NoChange => None,
+                                Suggestion::Replace(insns) => Some(insns),
+                            }
+                        }),
+                    }
+                })
+                .collect();
+            if !scored.is_empty() {
+                rows.push(score(
+                    label,
+                    &scored,
+                    &answers,
+                    seconds,
+                    &engine.verifier,
+                    engine.cost.as_ref(),
+                )?);
+            }
+        }
+        let rules = RuleProposer::builtin()?;
+        let (ans, secs) = answers_of(&rules, &chosen);
+        rows.push(score(
+            "rule proposer",
+            &chosen,
+            &ans,
+            secs,
+            &engine.verifier,
+            engine.cost.as_ref(),
+        )?);
+        let md = markdown(&rows);
+        print!("{md}");
+        if let Some(t) = &a.table {
+            write_atomic(t, md.as_bytes())?;
+        }
+        return Ok(0);
+    }
     let llm = |adapter: AdapterChoice, cache_tag: &str| -> Result<LlmProposer> {
         let dir = std::env::temp_dir().join(format!("peephole-eval-{cache_tag}"));
         LlmProposer::with_cache(
-            LlmConfig { adapter, model: a.engine.model.clone(), ..LlmConfig::default() },
+            LlmConfig {
+                adapter,
+                model: a.engine.model.clone(),
+                ..LlmConfig::default()
+            },
             crate::cache::Cache::at(dir),
         )
     };
     let base = llm(AdapterChoice::None, "base")?;
     let (ans, secs) = llm_answers(&base, &chosen, PromptStyle::ChainOfCode)?;
-    rows.push(score("base SmolLM2-135M, chain-of-code prompt", &chosen, &ans, secs, &engine.verifier, engine.cost.as_ref())?);
+    rows.push(score(
+        "base SmolLM2-135M, chain-of-code prompt",
+        &chosen,
+        &ans,
+        secs,
+        &engine.verifier,
+        engine.cost.as_ref(),
+    )?);
     drop(base);
     if Path::new(&a.finetuned).is_file() {
         let tuned = llm(AdapterChoice::Path(a.finetuned.clone()), "tuned")?;
@@ -203,14 +364,31 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             (PromptStyle::ChainOfCode, "fine-tuned, chain-of-code"),
         ] {
             let (ans, secs) = llm_answers(&tuned, &chosen, style)?;
-            rows.push(score(label, &chosen, &ans, secs, &engine.verifier, engine.cost.as_ref())?);
+            rows.push(score(
+                label,
+                &chosen,
+                &ans,
+                secs,
+                &engine.verifier,
+                engine.cost.as_ref(),
+            )?);
         }
     } else {
-        eprintln!("peephole eval: no fine-tuned adapter at {}; its rows are skipped", a.finetuned.display());
+        eprintln!(
+            "peephole eval: no fine-tuned adapter at {}; its rows are skipped",
+            a.finetuned.display()
+        );
     }
     let rules = RuleProposer::builtin()?;
     let (ans, secs) = answers_of(&rules, &chosen);
-    rows.push(score("rule proposer", &chosen, &ans, secs, &engine.verifier, engine.cost.as_ref())?);
+    rows.push(score(
+        "rule proposer",
+        &chosen,
+        &ans,
+        secs,
+        &engine.verifier,
+        engine.cost.as_ref(),
+    )?);
     let md = markdown(&rows);
     print!("{md}");
     if let Some(t) = &a.table {

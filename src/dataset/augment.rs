@@ -45,7 +45,10 @@ fn written_regs(insns: &[Insn]) -> Vec<(usize, Reg)> {
                 return None;
             }
             match insn.operands.first() {
-                Some(Operand::Reg(r)) if matches!(r.kind, RegKind::X | RegKind::W) && e.writes.contains(Loc::X(r.num)) => {
+                Some(Operand::Reg(r))
+                    if matches!(r.kind, RegKind::X | RegKind::W)
+                        && e.writes.contains(Loc::X(r.num)) =>
+                {
                     Some((i, r.clone()))
                 }
                 _ => None,
@@ -58,7 +61,9 @@ fn written_regs(insns: &[Insn]) -> Vec<(usize, Reg)> {
 /// among the possible positions deterministically.
 pub fn augment(insns: &[Insn], live_out: LocSet, seed: u64) -> Vec<(Kind, Vec<Insn>)> {
     let mut out = Vec::new();
-    let pick = |n: usize, salt: u64| -> usize { ((seed ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % n.max(1) };
+    let pick = |n: usize, salt: u64| -> usize {
+        ((seed ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % n.max(1)
+    };
     // Store-reload: after a store of a register to [sp, #k], reload it.
     let stores: Vec<usize> = insns
         .iter()
@@ -96,8 +101,14 @@ pub fn augment(insns: &[Insn], live_out: LocSet, seed: u64) -> Vec<(Kind, Vec<In
         let e = effects(i);
         acc.union(e.reads).union(e.clobbers)
     });
-    if let Some(n) = (9u8..=15).find(|&n| !used.contains(Loc::X(n)) && !live_out.contains(Loc::X(n))) {
-        let at = pick(insns.len() + 1, 4).min(insns.len().saturating_sub(usize::from(ends_in_branch(insns))));
+    if let Some(n) =
+        (9u8..=15).find(|&n| !used.contains(Loc::X(n)) && !live_out.contains(Loc::X(n)))
+    {
+        let at = pick(insns.len() + 1, 4).min(
+            insns
+                .len()
+                .saturating_sub(usize::from(ends_in_branch(insns))),
+        );
         let mut w = insns.to_vec();
         w.insert(at, parse(&format!("mov x{n}, #{}", 1 + pick(4000, 5))));
         out.push((Kind::DeadWrite, w));
@@ -117,16 +128,29 @@ mod tests {
 
     #[test]
     fn inserts_each_kind() {
-        let w: Vec<Insn> = ["str w0, [sp, 12]", "add w1, w0, #3", "cmp w1, #4", "b.lt .L2"]
-            .iter()
-            .map(|s| Insn::parse_plain(s).unwrap())
-            .collect();
+        let w: Vec<Insn> = [
+            "str w0, [sp, 12]",
+            "add w1, w0, #3",
+            "cmp w1, #4",
+            "b.lt .L2",
+        ]
+        .iter()
+        .map(|s| Insn::parse_plain(s).unwrap())
+        .collect();
         let a = augment(&w, LocSet::parse_list("x0-x7,sp,mem").unwrap(), 7);
         let kinds: Vec<&str> = a.iter().map(|(k, _)| k.name()).collect();
-        assert!(kinds.contains(&"store-reload") && kinds.contains(&"add-zero") && kinds.contains(&"dead-write"));
+        assert!(
+            kinds.contains(&"store-reload")
+                && kinds.contains(&"add-zero")
+                && kinds.contains(&"dead-write")
+        );
         let (_, sr) = a.iter().find(|(k, _)| *k == Kind::StoreReload).unwrap();
         assert_eq!(sr[1].to_string(), "ldr w0, [sp, 12]");
         let (_, dw) = a.iter().find(|(k, _)| *k == Kind::DeadWrite).unwrap();
-        assert_eq!(dw.last().unwrap().to_string(), "b.lt .L2", "dead write not after the branch");
+        assert_eq!(
+            dw.last().unwrap().to_string(),
+            "b.lt .L2",
+            "dead write not after the branch"
+        );
     }
 }

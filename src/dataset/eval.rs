@@ -61,7 +61,10 @@ pub fn bleu(pairs: &[(Vec<String>, Vec<String>)]) -> f64 {
             };
             let (hg, rg) = (grams(h), grams(r));
             totals[n - 1] += h.len().saturating_sub(n - 1);
-            matches[n - 1] += hg.iter().map(|(g, c)| (*c).min(*rg.get(g).unwrap_or(&0))).sum::<usize>();
+            matches[n - 1] += hg
+                .iter()
+                .map(|(g, c)| (*c).min(*rg.get(g).unwrap_or(&0)))
+                .sum::<usize>();
         }
     }
     if hyp_len == 0 {
@@ -71,7 +74,11 @@ pub fn bleu(pairs: &[(Vec<String>, Vec<String>)]) -> f64 {
         .map(|i| ((matches[i] as f64 + 1.0) / (totals[i] as f64 + 1.0)).ln())
         .sum::<f64>()
         / 4.0;
-    let bp = if hyp_len > ref_len { 1.0 } else { (1.0 - ref_len as f64 / hyp_len as f64).exp() };
+    let bp = if hyp_len > ref_len {
+        1.0
+    } else {
+        (1.0 - ref_len as f64 / hyp_len as f64).exp()
+    };
     100.0 * bp * logp.exp()
 }
 
@@ -115,11 +122,19 @@ pub fn score(
     let windows: Vec<Window> = examples
         .iter()
         .map(|e| Window {
-            insns: e.window.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+            insns: e
+                .window
+                .iter()
+                .filter_map(|s| Insn::parse_plain(s).ok())
+                .collect(),
             live_out: LocSet::parse_list(&e.live_out).unwrap_or(LocSet::ALL),
         })
         .collect();
-    let mut row = Row { name: name.into(), examples: examples.len(), ..Row::default() };
+    let mut row = Row {
+        name: name.into(),
+        examples: examples.len(),
+        ..Row::default()
+    };
     let mut bleu_pairs = Vec::new();
     let (mut em, mut syn, mut io, mut improved) = (0usize, 0usize, 0usize, 0usize);
     let mut saved = 0.0;
@@ -127,7 +142,10 @@ pub fn score(
     let mut jobs = Vec::new();
     let mut job_of = Vec::new();
     for (k, a) in answers.iter().enumerate() {
-        let target = examples[k].target.clone().unwrap_or_else(|| examples[k].window.clone());
+        let target = examples[k]
+            .target
+            .clone()
+            .unwrap_or_else(|| examples[k].window.clone());
         match &a.rewrite {
             None => bleu_pairs.push((Vec::new(), tokens(&target))),
             Some(r) => {
@@ -136,7 +154,9 @@ pub fn score(
                     Some(insns) => insns.iter().map(|i| i.to_string()).collect(),
                     None => examples[k].window.clone(),
                 };
-                if r.as_ref().map(|_| out.clone()) == examples[k].target || (r.is_none() && examples[k].target.is_none()) {
+                if r.as_ref().map(|_| out.clone()) == examples[k].target
+                    || (r.is_none() && examples[k].target.is_none())
+                {
                     em += 1;
                 }
                 bleu_pairs.push((tokens(&out), tokens(&target)));
@@ -152,7 +172,11 @@ pub fn score(
     }
     let vjobs: Vec<VerifyJob> = jobs
         .iter()
-        .map(|(k, c)| VerifyJob { original: &windows[*k].insns, candidate: c, live_out: windows[*k].live_out })
+        .map(|(k, c)| VerifyJob {
+            original: &windows[*k].insns,
+            candidate: c,
+            live_out: windows[*k].live_out,
+        })
         .collect();
     let verdicts = verifier.check_many(&vjobs);
     let blocks: Vec<&[Insn]> = jobs.iter().map(|(_, c)| c.as_slice()).collect();
@@ -162,14 +186,17 @@ pub fn score(
             io += 1;
             if let Ok(c) = c {
                 if c.cycles < examples[*k].cycles_before - 1e-9
-                    || ((c.cycles - examples[*k].cycles_before).abs() < 1e-9 && cand.len() < windows[*k].insns.len())
+                    || ((c.cycles - examples[*k].cycles_before).abs() < 1e-9
+                        && cand.len() < windows[*k].insns.len())
                 {
                     improved += 1;
                     saved += examples[*k].cycles_before - c.cycles;
                 }
             }
         } else {
-            *row.rejected.entry(classify(v, &windows[*k].insns, cand).to_string()).or_default() += 1;
+            *row.rejected
+                .entry(classify(v, &windows[*k].insns, cand).to_string())
+                .or_default() += 1;
         }
     }
     let malformed = answers.iter().filter(|a| a.rewrite.is_none()).count();
@@ -192,7 +219,11 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
     let windows: Vec<Window> = examples
         .iter()
         .map(|e| Window {
-            insns: e.window.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+            insns: e
+                .window
+                .iter()
+                .filter_map(|s| Insn::parse_plain(s).ok())
+                .collect(),
             live_out: LocSet::parse_list(&e.live_out).unwrap_or(LocSet::ALL),
         })
         .collect();
@@ -201,7 +232,9 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
     let secs = t.elapsed().as_secs_f64();
     let answers = cands
         .into_iter()
-        .map(|c| Answer { rewrite: Some(c.into_iter().next().map(|c| c.insns)) })
+        .map(|c| Answer {
+            rewrite: Some(c.into_iter().next().map(|c| c.insns)),
+        })
         .collect();
     (answers, secs)
 }
@@ -214,7 +247,15 @@ pub fn markdown(rows: &[Row]) -> String {
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} |\n",
-            r.name, r.examples, r.bleu, r.exact_match, r.syntactic, r.io_equivalent, r.improved, r.cycles_saved, r.seconds_per_block
+            r.name,
+            r.examples,
+            r.bleu,
+            r.exact_match,
+            r.syntactic,
+            r.io_equivalent,
+            r.improved,
+            r.cycles_saved,
+            r.seconds_per_block
         ));
     }
     s.push_str("\nRejected proposals by cause:\n\n| proposer | cause | count |\n|---|---|---|\n");

@@ -13,8 +13,8 @@ use crate::asm::{Insn, Source};
 use crate::cfg::functions;
 use crate::cost::{Cost, CostModel};
 use crate::pipeline::windows::windows;
-use crate::propose::{Proposer, Window};
 use crate::propose::llm::{without_branch, PromptStyle};
+use crate::propose::{Proposer, Window};
 use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
 use crate::verify::{Verifier, VerifyJob};
@@ -61,10 +61,23 @@ pub fn answer(ex: &Example, style: PromptStyle) -> String {
         PromptStyle::Direct => rewrite,
         PromptStyle::ChainOfCode => format!("{}{rewrite}", ex.trace),
         PromptStyle::ChainOfThought => {
-            let live: Vec<&str> = ex.trace.split("live:\n").nth(1).unwrap_or("none\n").lines().collect();
+            let live: Vec<&str> = ex
+                .trace
+                .split("live:\n")
+                .nth(1)
+                .unwrap_or("none\n")
+                .lines()
+                .collect();
             let mut s = String::from("reasoning:\n");
             s.push_str(&format!("- live-out: {}\n", ex.live_out));
-            s.push_str(&format!("- the block leaves {}\n", if live == ["none"] { "no live-out location changed".to_string() } else { live.join(", ") }));
+            s.push_str(&format!(
+                "- the block leaves {}\n",
+                if live == ["none"] {
+                    "no live-out location changed".to_string()
+                } else {
+                    live.join(", ")
+                }
+            ));
             s.push_str(match &ex.target {
                 None => "- no shorter or faster sequence gives the same values\n",
                 Some(t) if t.is_empty() => "- nothing it writes is live, so it can go\n",
@@ -85,7 +98,11 @@ pub fn messages(ex: &Example, style: PromptStyle) -> serde_json::Value {
         .map(|(r, c)| serde_json::json!({"role": r.as_str(), "content": c}))
         .collect();
     let window = Window {
-        insns: ex.window.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+        insns: ex
+            .window
+            .iter()
+            .filter_map(|s| Insn::parse_plain(s).ok())
+            .collect(),
         live_out: LocSet::parse_list(&ex.live_out).unwrap_or(LocSet::ALL),
     };
     msgs.push(serde_json::json!({"role": "user", "content": t.query_for(&window)}));
@@ -93,12 +110,16 @@ pub fn messages(ex: &Example, style: PromptStyle) -> serde_json::Value {
     serde_json::Value::Array(msgs)
 }
 
-/// Deterministic split by program name: 80% train, 10% valid, 10% test.
+/// Deterministic split by program name (FNV-1a): about 20% test, 10%
+/// valid, 70% train. With the shipped fixtures and csmith seeds 1-4 the test
+/// programs are `bits` and `csmith3`.
 pub fn split_of(program: &str) -> &'static str {
-    let h = program.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-    match h % 10 {
-        0 => "test",
-        1 => "valid",
+    let h = program.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    match h % 100 {
+        0..=19 => "test",
+        20..=29 => "valid",
         _ => "train",
     }
 }
@@ -110,16 +131,34 @@ pub fn compile(c_file: &Path, compiler: &str, opt: &str, include: &[&str]) -> Re
         "gcc" => Command::new("aarch64-linux-gnu-gcc"),
         _ => {
             let mut c = Command::new("clang");
-            c.args(["--target=aarch64-linux-gnu", "-fno-addrsig", "-I/usr/aarch64-linux-gnu/include"]);
+            c.args([
+                "--target=aarch64-linux-gnu",
+                "-fno-addrsig",
+                "-I/usr/aarch64-linux-gnu/include",
+            ]);
             c
         }
     };
-    cmd.args([opt, "-S", "-w", "-fno-asynchronous-unwind-tables", "-o", "-"]);
+    cmd.args([
+        opt,
+        "-S",
+        "-w",
+        "-fno-asynchronous-unwind-tables",
+        "-o",
+        "-",
+    ]);
     for i in include {
         cmd.arg(format!("-I{i}"));
     }
-    let out = cmd.arg(c_file).output().with_context(|| format!("running {compiler}"))?;
-    anyhow::ensure!(out.status.success(), "{compiler} {opt} {} failed", c_file.display());
+    let out = cmd
+        .arg(c_file)
+        .output()
+        .with_context(|| format!("running {compiler}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{compiler} {opt} {} failed",
+        c_file.display()
+    );
     Ok(String::from_utf8(out.stdout)?)
 }
 
@@ -185,7 +224,11 @@ fn search(items: &[Item], verifier: &Verifier, cost: &dyn CostModel) -> Vec<Foun
         for (i, (_, c)) in it.cands.iter().enumerate() {
             if let (Some(b), Ok(cc)) = (b, &costs[at + 1 + i]) {
                 if cc.improves_on(&b) {
-                    jobs.push(VerifyJob { original: &it.w.insns, candidate: c, live_out: it.w.live_out });
+                    jobs.push(VerifyJob {
+                        original: &it.w.insns,
+                        candidate: c,
+                        live_out: it.w.live_out,
+                    });
                     job_ref.push((n, i, *cc));
                 }
             }
@@ -199,7 +242,11 @@ fn search(items: &[Item], verifier: &Verifier, cost: &dyn CostModel) -> Vec<Foun
             best[n] = Some((i, c));
         }
     }
-    before.into_iter().zip(best).map(|(b, f)| b.map(|b| (b, f))).collect()
+    before
+        .into_iter()
+        .zip(best)
+        .map(|(b, f)| b.map(|b| (b, f)))
+        .collect()
 }
 
 /// Examples from one compiled program.
@@ -230,7 +277,10 @@ pub fn examples_from(
         work.push((w.clone(), "general".into(), None));
         for (kind, aug) in augment::augment(&w.insns, w.live_out, k as u64) {
             work.push((
-                Window { insns: aug, live_out: w.live_out },
+                Window {
+                    insns: aug,
+                    live_out: w.live_out,
+                },
                 kind.name().into(),
                 Some(w.insns.clone()),
             ));
@@ -239,8 +289,10 @@ pub fn examples_from(
     // Phase 1: the compiled windows themselves. Every window's candidates are
     // gathered first so that costing and verification run as one batch each
     // (one llvm-mca and one assembler run per phase, not one per window).
-    let (general, augmented): (Vec<_>, Vec<_>) = work.into_iter().partition(|(_, _, t)| t.is_none());
-    let mut best_of: std::collections::HashMap<String, Vec<Insn>> = std::collections::HashMap::new();
+    let (general, augmented): (Vec<_>, Vec<_>) =
+        work.into_iter().partition(|(_, _, t)| t.is_none());
+    let mut best_of: std::collections::HashMap<String, Vec<Insn>> =
+        std::collections::HashMap::new();
     for (phase, items) in [general, augmented].into_iter().enumerate() {
         let mut batch: Vec<Item> = Vec::new();
         for (w, subset, original) in items {
@@ -256,18 +308,28 @@ pub fn examples_from(
                     cands.push(("augment".into(), best_of.get(&key).cloned().unwrap_or(orig)));
                 }
                 None => {
-                    for c in rules.propose(std::slice::from_ref(&w)).into_iter().flatten() {
+                    for c in rules
+                        .propose(std::slice::from_ref(&w))
+                        .into_iter()
+                        .flatten()
+                    {
                         cands.push((c.proposer, c.insns));
                     }
                     if w.insns.len() <= opts.enum_max {
-                        cands.extend(deletions(&w.insns).into_iter().map(|d| ("enum".to_string(), d)));
+                        cands.extend(
+                            deletions(&w.insns)
+                                .into_iter()
+                                .map(|d| ("enum".to_string(), d)),
+                        );
                     }
                 }
             }
             batch.push(Item { w, subset, cands });
         }
         for (it, best) in batch.iter().zip(search(&batch, verifier, cost)) {
-            let Some((before, found)) = best else { continue };
+            let Some((before, found)) = best else {
+                continue;
+            };
             let (origin, target, after) = match found {
                 Some((i, c)) => (it.cands[i].0.clone(), Some(text(&it.cands[i].1)), c.cycles),
                 None => {
@@ -284,7 +346,10 @@ pub fn examples_from(
             if phase == 0 {
                 if let Some(t) = &target {
                     let key = format!("{}|{}", it.w.text(), it.w.live_out);
-                    best_of.insert(key, t.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect());
+                    best_of.insert(
+                        key,
+                        t.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
+                    );
                 }
             }
             out.push(Example {

@@ -7,13 +7,13 @@
 
 use super::windows::{windows, Site};
 use crate::asm::{Insn, Source};
+use crate::cache::{Cache, CacheKey, KeyBuilder};
 use crate::cfg::functions;
 use crate::cost::{Cost, CostModel};
 use crate::patch::source::{apply, Edit};
 use crate::patch::Rewrite;
 use crate::propose::{Candidate, Proposer, Window};
 use crate::verify::{Verdict, Verifier, VerifyJob};
-use crate::cache::{Cache, CacheKey, KeyBuilder};
 use anyhow::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -131,7 +131,13 @@ pub fn optimize(
     let misses: Vec<usize> = (0..sites.len()).filter(|&i| cached[i].is_none()).collect();
     let miss_insns: Vec<&[Insn]> = misses.iter().map(|&i| originals[i]).collect();
     let miss_costs = cost.cost_many(&miss_insns)?;
-    let mut original_costs = vec![Cost { cycles: 0.0, instructions: 0 }; sites.len()];
+    let mut original_costs = vec![
+        Cost {
+            cycles: 0.0,
+            instructions: 0
+        };
+        sites.len()
+    ];
     for (&i, c) in misses.iter().zip(miss_costs) {
         original_costs[i] = c;
     }
@@ -139,20 +145,38 @@ pub fn optimize(
     for (i, s) in sites.iter().enumerate() {
         let n = s.window.insns.len();
         let Some(hit) = &cached[i] else {
-            state.push(Progress { current: s.window.insns.clone(), current_cost: original_costs[i], accepted: None, active: true });
+            state.push(Progress {
+                current: s.window.insns.clone(),
+                current_cost: original_costs[i],
+                accepted: None,
+                active: true,
+            });
             continue;
         };
-        original_costs[i] = Cost { cycles: hit.cycles_before, instructions: n };
+        original_costs[i] = Cost {
+            cycles: hit.cycles_before,
+            instructions: n,
+        };
         let after: Option<Vec<Insn>> = hit
             .after
             .as_ref()
             .and_then(|a| a.iter().map(|t| Insn::parse_plain(t).ok()).collect());
         let current = after.clone().unwrap_or_else(|| s.window.insns.clone());
         state.push(Progress {
-            current_cost: Cost { cycles: hit.cycles_after, instructions: current.len() },
+            current_cost: Cost {
+                cycles: hit.cycles_after,
+                instructions: current.len(),
+            },
             current,
             accepted: after.map(|insns| {
-                (Candidate { insns, proposer: hit.proposer.clone(), trace: hit.trace.clone() }, hit.tests)
+                (
+                    Candidate {
+                        insns,
+                        proposer: hit.proposer.clone(),
+                        trace: hit.trace.clone(),
+                    },
+                    hit.tests,
+                )
             }),
             active: false,
         });
@@ -241,10 +265,19 @@ pub fn optimize(
 
     if let Some((c, _)) = &opts.cache {
         for &i in &misses {
-            let (Some(k), st) = (&keys[i], &state[i]) else { continue };
+            let (Some(k), st) = (&keys[i], &state[i]) else {
+                continue;
+            };
             let entry = CachedResult {
-                after: st.accepted.as_ref().map(|_| st.current.iter().map(|x| x.to_string()).collect()),
-                proposer: st.accepted.as_ref().map(|(c, _)| c.proposer.clone()).unwrap_or_default(),
+                after: st
+                    .accepted
+                    .as_ref()
+                    .map(|_| st.current.iter().map(|x| x.to_string()).collect()),
+                proposer: st
+                    .accepted
+                    .as_ref()
+                    .map(|(c, _)| c.proposer.clone())
+                    .unwrap_or_default(),
                 tests: st.accepted.as_ref().map_or(0, |(_, t)| *t),
                 cycles_before: original_costs[i].cycles,
                 cycles_after: st.current_cost.cycles,

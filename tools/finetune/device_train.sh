@@ -14,6 +14,7 @@
 #   SAMPLE_ARGS  extra sample.py flags (default "--limit 200 --max-new-tokens 256")
 #   NAME         output adapter name (default peephole-lora -> $OUT/peephole-lora.gguf)
 #   DETERMINISM_CHECK=1  train a second time with the same seed and compare losses and weights
+#   EVAL_ARGS    sample.py flags for the staged eval-<row>.jsonl files (default "--max-new-tokens 384")
 # Results in $OUT: $NAME.gguf, train_metrics.json, samples.jsonl, verify.json, adapter_config.json,
 # device.log (and determinism.json).
 set -euo pipefail
@@ -84,6 +85,31 @@ python3 "$HERE/verify_export.py" "$OUT/$NAME.gguf" --base "$BASE" --adapter "$RU
 python3 "$HERE/sample.py" --data "$DATA" --base "$BASE" --cache "$CACHE" --adapter "$RUN/adapter" \
   --out "$OUT/samples.jsonl" ${SAMPLE_ARGS:---limit 200 --max-new-tokens 256}
 cp "$RUN/train_metrics.json" "$RUN/adapter/adapter_config.json" "$OUT/"
+
+# Evaluation completions (optional): every staged eval-<row>.jsonl is decoded
+# greedily, rows named base-* without the adapter, the others with it; all go
+# to $OUT/evals.jsonl with their row name and the row's wall time, for
+# `peephole eval --answers` to score here.
+: > "$OUT/evals.jsonl"
+for f in "$STAGE_DIR"/eval-*.jsonl; do
+  row=$(basename "$f" .jsonl); row=${row#eval-}
+  case $row in base-*) which=--no-adapter ;; *) which="--adapter $RUN/adapter" ;; esac
+  t0=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  python3 "$HERE/sample.py" --data "$f" --base "$BASE" --cache "$CACHE" $which --split test \
+    --out "/tmp/eval-$row.out" ${EVAL_ARGS:---max-new-tokens 384}
+  t1=$(date +%s.%N)
+  python3 - "$row" "/tmp/eval-$row.out" "$t0" "$t1" >> "$OUT/evals.jsonl" <<'PY'
+import json, sys
+row, path, t0, t1 = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+lines = [json.loads(l) for l in open(path)]
+for l in lines:
+    l["row"] = row
+    l["seconds"] = (t1 - t0) / max(len(lines), 1)
+    print(json.dumps(l))
+PY
+  echo "eval row $row: $(wc -l < "/tmp/eval-$row.out") completions in $(python3 -c "print(round($t1-$t0,1))") s"
+done
 
 if [ "${DETERMINISM_CHECK:-0}" = 1 ]; then
   RUN2=/tmp/peephole-run2

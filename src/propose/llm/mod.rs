@@ -20,8 +20,8 @@ pub use prompt::{grammar_for, grammar_version, PromptStyle, PromptTemplate, Role
 
 use crate::asm::Insn;
 use crate::cache::{Cache, CacheKey, KeyBuilder};
-use crate::semantics::{effects, Flow};
 use crate::propose::{Candidate, Proposer, Window};
+use crate::semantics::{effects, Flow};
 use anyhow::Result;
 use engine::{Engine, EngineSettings, GenJob, RawAnswer};
 use serde::{Deserialize, Serialize};
@@ -318,7 +318,8 @@ impl LlmProposer {
     /// returned rather than swallowed. A window ending in a branch is asked
     /// without it (answers name no labels) and the branch is put back.
     pub fn try_propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
-        let (asks, tails): (Vec<Window>, Vec<Option<Insn>>) = windows.iter().map(without_branch).unzip();
+        let (asks, tails): (Vec<Window>, Vec<Option<Insn>>) =
+            windows.iter().map(without_branch).unzip();
         let gens = self.generate(&asks, self.cfg.prompt)?;
         Ok(asks
             .iter()
@@ -344,7 +345,13 @@ pub fn without_branch(w: &Window) -> (Window, Option<Insn>) {
         Some((last, rest)) if effects(last).flow != Flow::Next => {
             let e = effects(last);
             let live = e.reads.union(w.live_out.minus(e.writes));
-            (Window { insns: rest.to_vec(), live_out: live }, Some(last.clone()))
+            (
+                Window {
+                    insns: rest.to_vec(),
+                    live_out: live,
+                },
+                Some(last.clone()),
+            )
         }
         _ => (w.clone(), None),
     }
