@@ -6,12 +6,22 @@
 //! worker thread keeps one [`Engine`] and reuses it: the data region is mapped
 //! once, a batch's code is loaded once, and after each run only the bytes the
 //! block wrote are put back.
+//!
+//! Runs stop at the `brk` that [`super::assemble`] puts on every exit pad
+//! (the fall-through end and each branch-target label), not through Unicorn's
+//! exit addresses (`ctl_exits` or `emu_start`'s `until`): after every
+//! `emu_start`, Unicorn invalidates the translated code just before each exit
+//! address, so with exits the block was translated again on every run, and
+//! with a whole batch's exits registered that invalidation alone cost
+//! ~20 µs per run. A `brk` stop keeps the translation cached. `brk` is refused
+//! in blocks ([`super::support`]), so an exception whose PC is one of the
+//! job's exit pads can only be that pad.
 
 use super::assemble::{Image, CODE_BASE, CODE_SIZE};
 use super::state::{MachineState, DATA_BASE, DATA_SIZE};
 use std::ffi::c_void;
 use std::sync::Arc;
-use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterARM64, Unicorn};
+use unicorn_engine::{uc_error as UcError, Arch, HookType, Mode, Prot, RegisterARM64, Unicorn};
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +43,10 @@ impl std::fmt::Display for Exit {
             Exit::Fault(r) => write!(f, "faults ({r})"),
         }
     }
+}
+
+fn fault(e: UcError) -> Exit {
+    Exit::Fault(format!("{e:?}").to_lowercase().replace('_', " "))
 }
 
 /// What one run produced.
@@ -96,7 +110,6 @@ impl Engine {
             true
         })
         .map_err(|e| err("hook", e))?;
-        uc.ctl_exits_enable().map_err(|e| err("exits", e))?;
         Ok(Engine {
             uc,
             loaded_image: 0,
@@ -124,9 +137,6 @@ impl Engine {
         self.uc
             .ctl_flush_tb()
             .map_err(|e| anyhow::anyhow!("unicorn: flush: {e:?}"))?;
-        self.uc
-            .ctl_set_exits(&image.all_exits())
-            .map_err(|e| anyhow::anyhow!("unicorn: exits: {e:?}"))?;
         self.loaded_image = id;
         self.image = Some(image.clone());
         Ok(())
@@ -187,15 +197,25 @@ impl Engine {
     pub fn run(&mut self, entry: &Entry, state: &MachineState, with_v: bool) -> Outcome {
         self.write_regs(state, with_v);
         self.uc.get_data_mut().clear();
+        // No `until`, count or timeout: the block stops at an exit pad's
+        // `brk` (an exception) or faults.
         let res = self.uc.emu_start(entry.start, 0, 0, 0);
         let pc = self.uc.pc_read().unwrap_or(0);
+        let at_exit = || {
+            if pc == entry.end {
+                Some(Exit::FallThrough)
+            } else {
+                entry
+                    .exits
+                    .iter()
+                    .find(|(a, _)| *a == pc)
+                    .map(|(_, name)| Exit::Label(name.clone()))
+            }
+        };
         let exit = match res {
-            Err(e) => Exit::Fault(format!("{e:?}").to_lowercase().replace('_', " ")),
-            Ok(()) if pc == entry.end => Exit::FallThrough,
-            Ok(()) => match entry.exits.iter().find(|(a, _)| *a == pc) {
-                Some((_, name)) => Exit::Label(name.clone()),
-                None => Exit::Fault(format!("stopped at {pc:#x}, outside the block")),
-            },
+            Err(UcError::EXCEPTION) => at_exit().unwrap_or_else(|| fault(UcError::EXCEPTION)),
+            Err(e) => fault(e),
+            Ok(()) => Exit::Fault(format!("stopped at {pc:#x}, outside the block")),
         };
         let (x, sp, nzcv, v) = self.read_regs(with_v);
         let writes = self.collect_writes();
@@ -238,6 +258,15 @@ impl Engine {
             let pristine = self.pristine(start, len);
             let _ = self.uc.mem_write(start, &pristine);
             i = j;
+        }
+        // `mem_write` does not invalidate translated code. A store into the
+        // code region may have left a translation of the modified bytes
+        // cached, which the restored bytes must not be run as.
+        if addrs
+            .iter()
+            .any(|a| (CODE_BASE..CODE_BASE + CODE_SIZE).contains(a))
+        {
+            let _ = self.uc.ctl_flush_tb();
         }
         self.uc.get_data_mut().clear();
         out
