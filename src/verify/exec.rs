@@ -134,9 +134,13 @@ impl Engine {
                 .mem_write(*addr, bytes)
                 .map_err(|e| anyhow::anyhow!("unicorn: load code: {e:?}"))?;
         }
+        // `mem_write` does not invalidate translated code. Drop every
+        // translation of the code region, not with `ctl_flush_tb`: in
+        // libunicorn 2.0.1 a flush zeroes the whole 1 GiB translation buffer
+        // (tens of milliseconds or more).
         self.uc
-            .ctl_flush_tb()
-            .map_err(|e| anyhow::anyhow!("unicorn: flush: {e:?}"))?;
+            .ctl_remove_cache(CODE_BASE, CODE_BASE + CODE_SIZE)
+            .map_err(|e| anyhow::anyhow!("unicorn: drop translations: {e:?}"))?;
         self.loaded_image = id;
         self.image = Some(image.clone());
         Ok(())
@@ -257,16 +261,16 @@ impl Engine {
             }
             let pristine = self.pristine(start, len);
             let _ = self.uc.mem_write(start, &pristine);
+            // `mem_write` does not invalidate translated code: a store into
+            // the code region may have left a translation of the modified
+            // bytes cached, which must not run as the restored bytes.
+            let end = start.saturating_add(len as u64);
+            if start < CODE_BASE + CODE_SIZE && end > CODE_BASE {
+                let _ = self
+                    .uc
+                    .ctl_remove_cache(start.max(CODE_BASE), end.min(CODE_BASE + CODE_SIZE));
+            }
             i = j;
-        }
-        // `mem_write` does not invalidate translated code. A store into the
-        // code region may have left a translation of the modified bytes
-        // cached, which the restored bytes must not be run as.
-        if addrs
-            .iter()
-            .any(|a| (CODE_BASE..CODE_BASE + CODE_SIZE).contains(a))
-        {
-            let _ = self.uc.ctl_flush_tb();
         }
         self.uc.get_data_mut().clear();
         out
@@ -289,5 +293,70 @@ impl Engine {
                 0
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Verdict, Verifier, VerifyConfig};
+    use crate::asm::Insn;
+    use crate::semantics::LocSet;
+
+    fn block(lines: &[&str]) -> Vec<Insn> {
+        lines
+            .iter()
+            .map(|l| Insn::parse_plain(l).unwrap())
+            .collect()
+    }
+
+    /// Translations are cached across runs, so one engine that loads a new
+    /// image at the same addresses, or whose block rewrote code, must not
+    /// run stale translations.
+    #[test]
+    fn reused_engine_runs_the_current_code() {
+        let v = Verifier::new(VerifyConfig { tests: 50, seed: 7 }).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let orig = block(&["add x0, x1, x2"]);
+        pool.install(|| {
+            for _ in 0..2 {
+                let same = block(&["add x0, x2, x1"]);
+                assert!(v.check(&orig, &same, LocSet::ALL).is_equivalent());
+                let differs = block(&["sub x0, x1, x2"]);
+                assert!(matches!(
+                    v.check(&orig, &differs, LocSet::ALL),
+                    Verdict::Counterexample { .. }
+                ));
+            }
+        });
+    }
+
+    /// A store into the code region (the bytes just before a symbol's data
+    /// area): the bytes are restored and the stale-translation guard runs on
+    /// every test. A smoke test: the layout decides what those bytes are.
+    #[test]
+    fn code_written_by_a_run_is_not_run_again() {
+        let v = Verifier::new(VerifyConfig { tests: 50, seed: 7 }).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        // x9 = address of `d`; the store overwrites the 8 bytes before the
+        // data, which belong to this job's code area (pads / alignment).
+        let b = block(&[
+            "adrp x9, d",
+            "add x9, x9, :lo12:d",
+            "stur xzr, [x9, #-8]",
+            "add x0, x1, x2",
+        ]);
+        pool.install(|| {
+            let r = v.check(&b, &b, LocSet::ALL);
+            assert!(
+                matches!(r, Verdict::Equivalent { .. } | Verdict::Unsupported { .. }),
+                "{r:?}"
+            );
+        });
     }
 }
