@@ -48,21 +48,6 @@ pub struct Image {
     pub jobs: Vec<Result<AssembledJob, String>>,
 }
 
-impl Image {
-    /// Every exit address of every job (fall-through ends included).
-    pub fn all_exits(&self) -> Vec<u64> {
-        let mut v = Vec::new();
-        for j in self.jobs.iter().flatten() {
-            v.push(j.original.end);
-            v.push(j.candidate.end);
-            v.extend(j.exits.iter().map(|e| e.0));
-        }
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-}
-
 /// Symbols a job's blocks mention, split into branch targets and data.
 #[derive(Default)]
 struct Symbols {
@@ -215,7 +200,8 @@ fn job_source(
     for l in &orig {
         let _ = writeln!(s, "\t{l}");
     }
-    // The fall-through pad never executes (it is an exit); `brk` guards it.
+    // Every exit pad (fall-through and labels) is a `brk`: the run stops
+    // with an exception there, which [`super::exec`] reads as that exit.
     let _ = writeln!(
         s,
         "__pj{job}__oe:\n\tbrk #0x7ff\n\t.ltorg\n\t.p2align 4\n__pj{job}__c:"

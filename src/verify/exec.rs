@@ -6,12 +6,22 @@
 //! worker thread keeps one [`Engine`] and reuses it: the data region is mapped
 //! once, a batch's code is loaded once, and after each run only the bytes the
 //! block wrote are put back.
+//!
+//! Runs stop at the `brk` that [`super::assemble`] puts on every exit pad
+//! (the fall-through end and each branch-target label), not through Unicorn's
+//! exit addresses (`ctl_exits` or `emu_start`'s `until`): after every
+//! `emu_start`, Unicorn invalidates the translated code just before each exit
+//! address, so with exits the block was translated again on every run, and
+//! with a whole batch's exits registered that invalidation alone cost
+//! ~20 µs per run. A `brk` stop keeps the translation cached. `brk` is refused
+//! in blocks ([`super::support`]), so an exception whose PC is one of the
+//! job's exit pads can only be that pad.
 
 use super::assemble::{Image, CODE_BASE, CODE_SIZE};
 use super::state::{MachineState, DATA_BASE, DATA_SIZE};
 use std::ffi::c_void;
 use std::sync::Arc;
-use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterARM64, Unicorn};
+use unicorn_engine::{uc_error as UcError, Arch, HookType, Mode, Prot, RegisterARM64, Unicorn};
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +43,10 @@ impl std::fmt::Display for Exit {
             Exit::Fault(r) => write!(f, "faults ({r})"),
         }
     }
+}
+
+fn fault(e: UcError) -> Exit {
+    Exit::Fault(format!("{e:?}").to_lowercase().replace('_', " "))
 }
 
 /// What one run produced.
@@ -96,7 +110,6 @@ impl Engine {
             true
         })
         .map_err(|e| err("hook", e))?;
-        uc.ctl_exits_enable().map_err(|e| err("exits", e))?;
         Ok(Engine {
             uc,
             loaded_image: 0,
@@ -121,12 +134,13 @@ impl Engine {
                 .mem_write(*addr, bytes)
                 .map_err(|e| anyhow::anyhow!("unicorn: load code: {e:?}"))?;
         }
+        // `mem_write` does not invalidate translated code. Drop every
+        // translation of the code region, not with `ctl_flush_tb`: in
+        // libunicorn 2.0.1 a flush zeroes the whole 1 GiB translation buffer
+        // (tens of milliseconds or more).
         self.uc
-            .ctl_flush_tb()
-            .map_err(|e| anyhow::anyhow!("unicorn: flush: {e:?}"))?;
-        self.uc
-            .ctl_set_exits(&image.all_exits())
-            .map_err(|e| anyhow::anyhow!("unicorn: exits: {e:?}"))?;
+            .ctl_remove_cache(CODE_BASE, CODE_BASE + CODE_SIZE)
+            .map_err(|e| anyhow::anyhow!("unicorn: drop translations: {e:?}"))?;
         self.loaded_image = id;
         self.image = Some(image.clone());
         Ok(())
@@ -187,15 +201,25 @@ impl Engine {
     pub fn run(&mut self, entry: &Entry, state: &MachineState, with_v: bool) -> Outcome {
         self.write_regs(state, with_v);
         self.uc.get_data_mut().clear();
+        // No `until`, count or timeout: the block stops at an exit pad's
+        // `brk` (an exception) or faults.
         let res = self.uc.emu_start(entry.start, 0, 0, 0);
         let pc = self.uc.pc_read().unwrap_or(0);
+        let at_exit = || {
+            if pc == entry.end {
+                Some(Exit::FallThrough)
+            } else {
+                entry
+                    .exits
+                    .iter()
+                    .find(|(a, _)| *a == pc)
+                    .map(|(_, name)| Exit::Label(name.clone()))
+            }
+        };
         let exit = match res {
-            Err(e) => Exit::Fault(format!("{e:?}").to_lowercase().replace('_', " ")),
-            Ok(()) if pc == entry.end => Exit::FallThrough,
-            Ok(()) => match entry.exits.iter().find(|(a, _)| *a == pc) {
-                Some((_, name)) => Exit::Label(name.clone()),
-                None => Exit::Fault(format!("stopped at {pc:#x}, outside the block")),
-            },
+            Err(UcError::EXCEPTION) => at_exit().unwrap_or_else(|| fault(UcError::EXCEPTION)),
+            Err(e) => fault(e),
+            Ok(()) => Exit::Fault(format!("stopped at {pc:#x}, outside the block")),
         };
         let (x, sp, nzcv, v) = self.read_regs(with_v);
         let writes = self.collect_writes();
@@ -237,6 +261,15 @@ impl Engine {
             }
             let pristine = self.pristine(start, len);
             let _ = self.uc.mem_write(start, &pristine);
+            // `mem_write` does not invalidate translated code: a store into
+            // the code region may have left a translation of the modified
+            // bytes cached, which must not run as the restored bytes.
+            let end = start.saturating_add(len as u64);
+            if start < CODE_BASE + CODE_SIZE && end > CODE_BASE {
+                let _ = self
+                    .uc
+                    .ctl_remove_cache(start.max(CODE_BASE), end.min(CODE_BASE + CODE_SIZE));
+            }
             i = j;
         }
         self.uc.get_data_mut().clear();
@@ -260,5 +293,70 @@ impl Engine {
                 0
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Verdict, Verifier, VerifyConfig};
+    use crate::asm::Insn;
+    use crate::semantics::LocSet;
+
+    fn block(lines: &[&str]) -> Vec<Insn> {
+        lines
+            .iter()
+            .map(|l| Insn::parse_plain(l).unwrap())
+            .collect()
+    }
+
+    /// Translations are cached across runs, so one engine that loads a new
+    /// image at the same addresses, or whose block rewrote code, must not
+    /// run stale translations.
+    #[test]
+    fn reused_engine_runs_the_current_code() {
+        let v = Verifier::new(VerifyConfig { tests: 50, seed: 7 }).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let orig = block(&["add x0, x1, x2"]);
+        pool.install(|| {
+            for _ in 0..2 {
+                let same = block(&["add x0, x2, x1"]);
+                assert!(v.check(&orig, &same, LocSet::ALL).is_equivalent());
+                let differs = block(&["sub x0, x1, x2"]);
+                assert!(matches!(
+                    v.check(&orig, &differs, LocSet::ALL),
+                    Verdict::Counterexample { .. }
+                ));
+            }
+        });
+    }
+
+    /// A store into the code region (the bytes just before a symbol's data
+    /// area): the bytes are restored and the stale-translation guard runs on
+    /// every test. A smoke test: the layout decides what those bytes are.
+    #[test]
+    fn code_written_by_a_run_is_not_run_again() {
+        let v = Verifier::new(VerifyConfig { tests: 50, seed: 7 }).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        // x9 = address of `d`; the store overwrites the 8 bytes before the
+        // data, which belong to this job's code area (pads / alignment).
+        let b = block(&[
+            "adrp x9, d",
+            "add x9, x9, :lo12:d",
+            "stur xzr, [x9, #-8]",
+            "add x0, x1, x2",
+        ]);
+        pool.install(|| {
+            let r = v.check(&b, &b, LocSet::ALL);
+            assert!(
+                matches!(r, Verdict::Equivalent { .. } | Verdict::Unsupported { .. }),
+                "{r:?}"
+            );
+        });
     }
 }
