@@ -325,10 +325,10 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
 
-        let words: Vec<&str> = trimmed.splitn(3, char::is_whitespace).collect();
-        // `alias .req reg` / `.unreq alias`
-        if words.len() >= 3 && words[1].eq_ignore_ascii_case(".req") {
-            let reg_name = words[2].trim();
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        // `alias .req reg` / `.unreq alias` (any whitespace between).
+        if words.len() == 3 && words[1].eq_ignore_ascii_case(".req") {
+            let reg_name = words[2];
             let reg = Reg::parse(reg_name)
                 .or_else(|| self.aliases.get(&reg_name.to_ascii_lowercase()).cloned())
                 .ok_or_else(|| {
@@ -622,7 +622,7 @@ mod tests {
 
     #[test]
     fn macros_are_verbatim_and_req_aliases_resolve() {
-        let s = parse(".macro inc r\n add \\r, \\r, #1\n.endm\nptr .req x3\n ldr x0, [ptr]\n .unreq ptr\n inc x0\n");
+        let s = parse(".macro inc r\n add \\r, \\r, #1\n.endm\nptr  \t.req   x3\n ldr x0, [ptr]\n .unreq ptr\n inc x0\n");
         assert_eq!(
             kinds(&s),
             [

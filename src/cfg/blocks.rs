@@ -8,7 +8,7 @@
 //! ends the block with an unknown successor, which makes everything live.
 
 use crate::asm::{Insn, Operand, Source, StmtKind};
-use crate::semantics::{effects, Flow, LocSet};
+use crate::semantics::{effects, Effects, Flow, LocSet};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -40,6 +40,29 @@ pub struct BlockInsn {
     /// A directive or verbatim region sits between this instruction and the
     /// previous one: windows may not span it.
     pub barrier_before: bool,
+    /// A direct call to a function defined in the same file (or binary).
+    /// Compilers may keep values in caller-saved registers across such calls
+    /// (gcc's interprocedural register allocation does at -O2), so AAPCS
+    /// cannot be assumed: the call reads everything and kills nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub local_call: bool,
+}
+
+impl BlockInsn {
+    /// This instruction's effects in its context (see `local_call`).
+    pub fn effects(&self) -> Effects {
+        let e = effects(&self.insn);
+        if self.local_call {
+            Effects {
+                reads: LocSet::ALL,
+                writes: LocSet::EMPTY,
+                clobbers: LocSet::ALL,
+                ..e
+            }
+        } else {
+            e
+        }
+    }
 }
 
 fn ser_insn<S: serde::Serializer>(i: &Insn, s: S) -> Result<S::Ok, S::Error> {
@@ -65,7 +88,7 @@ impl Block {
         let mut live = self.live_out;
         for (i, bi) in self.insns.iter().enumerate().rev() {
             out[i] = live;
-            let e = effects(&bi.insn);
+            let e = bi.effects();
             live = e.reads.union(live.minus(e.writes));
         }
         out
@@ -182,6 +205,13 @@ pub fn functions(src: &Source) -> Vec<Function> {
             StmtKind::Label(_) => {}
         }
     }
+    let defined: HashSet<&str> = stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Label(l) => Some(l.as_str()),
+            _ => None,
+        })
+        .collect();
     let has_type_info = !function_syms.is_empty();
     let is_function_label = |l: &str| -> bool {
         if function_syms.contains(l) {
@@ -246,10 +276,13 @@ pub fn functions(src: &Source) -> Vec<Function> {
                     Flow::Branch { target, .. } => Some(resolve(i, &target)),
                     _ => None,
                 };
+                let local_call = insn.mnemonic == "bl"
+                    && matches!(insn.operands.first(), Some(Operand::Sym(t)) if defined.contains(t.as_str()));
                 builder.insn(BlockInsn {
                     stmt: i,
                     line: s.line,
                     insn: insn.clone(),
+                    local_call,
                     target,
                     frozen: false,
                     barrier_before: barrier,
@@ -429,7 +462,7 @@ fn resolve_and_solve(f: &mut Function, labels: &HashMap<String, usize>) {
         if f.has_cfi {
             // Frame setup and teardown: sp and frame-pointer writes.
             for bi in &mut b.insns {
-                let w = effects(&bi.insn).writes;
+                let w = bi.effects().writes;
                 if w.contains(crate::semantics::Loc::Sp) || w.contains(crate::semantics::Loc::X(29))
                 {
                     bi.frozen = true;

@@ -1,7 +1,7 @@
 //! Backward liveness over a function's blocks, to a fixed point.
 
 use super::blocks::{Function, Succ};
-use crate::semantics::{effects, LocSet};
+use crate::semantics::LocSet;
 
 /// What is live on entry to a successor.
 fn succ_live(f: &Function, s: &Succ) -> LocSet {
@@ -21,7 +21,7 @@ pub fn solve(f: &mut Function) {
         .map(|b| {
             let (mut gen, mut kill) = (LocSet::EMPTY, LocSet::EMPTY);
             for bi in b.insns.iter().rev() {
-                let e = effects(&bi.insn);
+                let e = bi.effects();
                 gen = e.reads.union(gen.minus(e.writes));
                 kill = kill.union(e.writes);
             }
@@ -107,6 +107,22 @@ mod tests {
         assert!(after[1].contains(crate::semantics::Loc::X(19)));
         assert!(after[2].contains(crate::semantics::Loc::X(0)));
         assert_eq!(f.blocks.len(), 1, "bl does not end a block");
+    }
+
+    #[test]
+    fn calls_to_functions_in_the_same_file_keep_everything_live() {
+        // gcc -O2 (IPA-RA) keeps values in caller-saved registers across calls
+        // to functions it compiled; a dead-looking write before such a call is not dead.
+        let f = funcs("\t.type put, %function\nput:\n\tret\n\t.type f, %function\nf:\n\tadd w11, w11, 1\n\tbl put\n\tbl printf\n\tret\n");
+        let after = f[1].blocks[0].live_after_each();
+        assert!(
+            after[0].contains(crate::semantics::Loc::X(11)),
+            "live across the local call"
+        );
+        assert!(
+            !after[1].contains(crate::semantics::Loc::X(11)),
+            "AAPCS for the external call"
+        );
     }
 
     #[test]

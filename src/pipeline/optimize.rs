@@ -130,7 +130,10 @@ pub fn optimize(
         .collect();
     let misses: Vec<usize> = (0..sites.len()).filter(|&i| cached[i].is_none()).collect();
     let miss_insns: Vec<&[Insn]> = misses.iter().map(|&i| originals[i]).collect();
-    let miss_costs = cost.cost_many(&miss_insns)?;
+    // A window the cost model cannot read (e.g. an instruction llvm-mca does
+    // not model for this core) is left alone.
+    let miss_costs = cost.cost_each(&miss_insns);
+    let mut uncosted = vec![false; sites.len()];
     let mut original_costs = vec![
         Cost {
             cycles: 0.0,
@@ -139,7 +142,10 @@ pub fn optimize(
         sites.len()
     ];
     for (&i, c) in misses.iter().zip(miss_costs) {
-        original_costs[i] = c;
+        match c {
+            Ok(c) => original_costs[i] = c,
+            Err(_) => uncosted[i] = true,
+        }
     }
     let mut state: Vec<Progress> = Vec::with_capacity(sites.len());
     for (i, s) in sites.iter().enumerate() {
@@ -149,7 +155,7 @@ pub fn optimize(
                 current: s.window.insns.clone(),
                 current_cost: original_costs[i],
                 accepted: None,
-                active: true,
+                active: !uncosted[i],
             });
             continue;
         };
@@ -223,12 +229,13 @@ pub fn optimize(
             .flat_map(|(k, l)| l.iter().map(move |c| (k, c)))
             .collect();
         let cand_insns: Vec<&[Insn]> = flat.iter().map(|(_, c)| c.insns.as_slice()).collect();
-        let cand_costs = cost.cost_many(&cand_insns)?;
+        // Candidates the cost model cannot read are dropped.
+        let cand_costs = cost.cost_each(&cand_insns);
         let faster: Vec<(usize, &Candidate, Cost)> = flat
             .iter()
             .zip(cand_costs)
-            .filter(|((k, _), c)| c.improves_on(&state[active[*k]].current_cost))
-            .map(|((k, c), cost)| (*k, *c, cost))
+            .filter_map(|((k, c), cost)| cost.ok().map(|cost| (*k, *c, cost)))
+            .filter(|(k, _, c)| c.improves_on(&state[active[*k]].current_cost))
             .collect();
         // Verify the faster ones against the original window, in parallel.
         let jobs: Vec<VerifyJob> = faster
