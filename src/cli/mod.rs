@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod check;
+pub mod hook;
 pub mod opt;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ pub enum Command {
     Opt(opt::OptArgs),
     /// Pre-commit/CI check: exit 1 with a diff when verified improvements exist.
     Check(check::CheckArgs),
+    /// Git hooks: `hook install` writes a pre-commit hook running `check --staged`.
+    Hook(hook::HookArgs),
     /// Check that a candidate block is equivalent to an original one.
     Verify(crate::verify::cli::VerifyArgs),
 }
@@ -33,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Opt(a) => opt::run(a),
         Command::Verify(a) => crate::verify::cli::run(a),
         Command::Check(a) => check::run(a),
+        Command::Hook(a) => hook::run(a),
     }
 }
