@@ -241,8 +241,8 @@ fn cargo_ok(dir: &Path, args: &[&str]) {
 /// `<target>/pre-commit-test/`: a `cargo vendor` copy of the dependencies at
 /// a fixed path (made offline from the local cargo cache), wired in by a
 /// `.cargo/config.toml` in PRE_COMMIT_HOME (an ancestor of pre-commit's
-/// clones), a dedicated CARGO_TARGET_DIR, and PRE_COMMIT_HOME itself (so an
-/// unchanged HEAD reuses the installed hook). Cold: a full release build of
+/// clones), a dedicated CARGO_TARGET_DIR, a clone at a fixed path and
+/// PRE_COMMIT_HOME itself (so an unchanged HEAD reuses the installed hook). Cold: a full release build of
 /// the dependencies; after a new commit: only this crate is rebuilt.
 ///
 /// Skipped (with a note) when pre-commit is missing or HEAD has no
@@ -276,11 +276,13 @@ fn pre_commit_framework() {
     let vendor = cache.join("vendor");
     std::fs::create_dir_all(home.join(".cargo")).unwrap();
 
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    // A clone of this project at its committed HEAD: the hook repository.
-    let proj = w.join("peephole");
-    let o = cmd("git", w)
+    // A clone of this project at its committed HEAD: the hook repository, at
+    // a fixed path (pre-commit keys installed environments by URL and rev).
+    let proj = cache.join("clone");
+    if proj.exists() {
+        std::fs::remove_dir_all(&proj).unwrap();
+    }
+    let o = cmd("git", &cache)
         .args(["clone", "-q", "--no-hardlinks", ROOT])
         .arg(&proj)
         .output()
@@ -352,8 +354,6 @@ fn pre_commit_framework() {
             .unwrap();
         (o, start.elapsed())
     };
-    // Drop environments of earlier revisions (their configs are gone).
-    let _ = pre_commit(&["gc"]);
     // The first run installs the hook environment when HEAD is new to it.
     let (o, took) = pre_commit(&["install-hooks"]);
     eprintln!("pre-commit: install-hooks took {:.1}s", took.as_secs_f64());
@@ -366,4 +366,7 @@ fn pre_commit_framework() {
     let (o, took) = pre_commit(&["run", "--color", "never", "--files", "clean.s"]);
     eprintln!("pre-commit: run on clean.s took {:.1}s", took.as_secs_f64());
     assert!(o.status.success(), "clean file must pass: {}", text(&o));
+    // Drop environments of earlier revisions (their configs are gone; this
+    // one's still exists).
+    let _ = pre_commit(&["gc"]);
 }
