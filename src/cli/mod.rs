@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod check;
+pub mod hook;
 pub mod opt;
 pub mod research;
 
@@ -27,6 +28,8 @@ pub enum Command {
     Dataset(research::DatasetArgs),
     /// Evaluate base, fine-tuned and rule proposers on the held-out split.
     Eval(research::EvalArgs),
+    /// Git hooks: `hook install` writes a pre-commit hook running `check --staged`.
+    Hook(hook::HookArgs),
     /// Check that a candidate block is equivalent to an original one.
     Verify(crate::verify::cli::VerifyArgs),
 }
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Check(a) => check::run(a),
         Command::Dataset(a) => research::run_dataset(a),
         Command::Eval(a) => research::run_eval(a),
+        Command::Hook(a) => hook::run(a),
     }
 }

@@ -27,6 +27,12 @@ pub struct DatasetArgs {
     /// Keep one "no change" negative per this many windows with nothing to improve.
     #[arg(long, default_value_t = 4)]
     pub negative_every: usize,
+    /// Compilers and levels, e.g. `gcc:-O0,clang:-O2`.
+    #[arg(long, value_delimiter = ',', default_value = "gcc:-O0,gcc:-O1,gcc:-O2,gcc:-Os,clang:-O0,clang:-O1,clang:-O2,clang:-Os")]
+    pub configs: Vec<String>,
+    /// At most this many windows per compilation (the first ones).
+    #[arg(long)]
+    pub max_windows: Option<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -81,10 +87,7 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
         std::fs::write(&p, out.stdout)?;
         sources.push(p);
     }
-    let configs: Vec<(&str, &str)> = ["gcc", "clang"]
-        .iter()
-        .flat_map(|c| ["-O0", "-O1", "-O2", "-Os"].iter().map(move |o| (*c, *o)))
-        .collect();
+    let configs: Vec<(&str, &str)> = a.configs.iter().filter_map(|c| c.split_once(':')).collect();
     let jobs: Vec<(PathBuf, &str, &str)> = sources
         .iter()
         .flat_map(|s| configs.iter().map(move |(c, o)| (s.clone(), *c, *o)))
@@ -92,6 +95,7 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
     let opts = BuildOptions {
         negative_every: a.negative_every,
         enum_max: 4,
+        max_windows: a.max_windows.unwrap_or(usize::MAX),
     };
     let per_job: Vec<Result<Vec<Example>>> = jobs
         .par_iter()

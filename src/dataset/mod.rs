@@ -194,6 +194,8 @@ pub struct BuildOptions {
     pub negative_every: usize,
     /// Longest window searched by deletion.
     pub enum_max: usize,
+    /// At most this many windows per compilation.
+    pub max_windows: usize,
 }
 
 /// A window and its candidate rewrites (with where each came from).
@@ -266,7 +268,7 @@ pub fn examples_from(
     let mut negatives = 0usize;
     // Originals, plus augmented variants whose target is the original.
     let mut work: Vec<(Window, String, Option<Vec<Insn>>)> = Vec::new();
-    for (k, s) in sites.iter().enumerate() {
+    for (k, s) in sites.iter().take(opts.max_windows).enumerate() {
         // The model answers without labels: windows are asked without their
         // final branch, as the LLM proposer asks them.
         let (w, _) = without_branch(&s.window);
