@@ -98,7 +98,11 @@ fn check_config(config: &str) -> usize {
     for (name, files) in programs(&Path::new("fixtures/asm").join(config)) {
         let dir = tempfile::tempdir().unwrap();
         let expected = std::fs::read_to_string(format!("fixtures/c/{name}.expected")).unwrap();
-        let (opt, n) = optimize_all(&files, dir.path(), &["--tests", "300"]);
+        let (opt, n) = optimize_all(
+            &files,
+            dir.path(),
+            &["--tests", "300", "--propose", "rules"],
+        );
         assert_eq!(
             link_and_run(&opt, dir.path()),
             expected,

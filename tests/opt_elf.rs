@@ -36,6 +36,8 @@ fn optimize_binary(cflags: &[&str]) {
         .args([
             "--tests",
             "300",
+            "--propose",
+            "rules",
             "--check-cmd",
             "qemu-aarch64 -L /usr/aarch64-linux-gnu {}",
         ])

@@ -28,7 +28,11 @@ pub struct DatasetArgs {
     #[arg(long, default_value_t = 4)]
     pub negative_every: usize,
     /// Compilers and levels, e.g. `gcc:-O0,clang:-O2`.
-    #[arg(long, value_delimiter = ',', default_value = "gcc:-O0,gcc:-O1,gcc:-O2,gcc:-Os,clang:-O0,clang:-O1,clang:-O2,clang:-Os")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gcc:-O0,gcc:-O1,gcc:-O2,gcc:-Os,clang:-O0,clang:-O1,clang:-O2,clang:-Os"
+    )]
     pub configs: Vec<String>,
     /// At most this many windows per compilation (the first ones).
     #[arg(long)]
@@ -274,6 +278,16 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             .lines()
             .map(serde_json::from_str)
             .collect::<Result<_, _>>()?;
+        // Every row (the rule proposer's too) is scored on the same examples:
+        // those the completions cover.
+        let id_of = |v: &serde_json::Value| {
+            v["prompt_id"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v["prompt_id"].to_string())
+        };
+        let covered: HashSet<String> = lines.iter().map(id_of).collect();
+        chosen.retain(|e| covered.contains(&index[&(*e as *const Example)].to_string()));
         for (file, label) in [
             ("base-coc", "base SmolLM2-135M, chain-of-code prompt"),
             ("ft-direct", "fine-tuned, direct"),

@@ -339,7 +339,7 @@ pub fn examples_from(
                         continue; // an augmentation that did not verify is dropped
                     }
                     negatives += 1;
-                    if negatives % opts.negative_every.max(1) != 0 {
+                    if !negatives.is_multiple_of(opts.negative_every.max(1)) {
                         continue;
                     }
                     ("none".to_string(), None, before.cycles)
