@@ -173,3 +173,46 @@ fn wrong_rules_are_rejected_by_the_validator() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
 }
+
+#[test]
+fn a_second_run_is_served_from_the_result_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.json");
+        let o = peephole()
+            .env("PEEPHOLE_CACHE_DIR", cache.path())
+            .args([
+                "opt",
+                "--propose",
+                "rules",
+                "--tests",
+                "300",
+                "fixtures/handwritten/inefficient.s",
+                "-o",
+            ])
+            .arg(dir.path().join("o.s"))
+            .arg("--report")
+            .arg(&report)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        (
+            r["rewrites"].clone(),
+            r["rejected"].as_u64().unwrap(),
+            std::fs::read(dir.path().join("o.s")).unwrap(),
+        )
+    };
+    let first = run();
+    assert!(
+        !first.0.as_array().unwrap().is_empty(),
+        "inefficient.s has verified improvements"
+    );
+    let second = run();
+    // Same rewrites and output, and nothing was proposed or verified again.
+    assert_eq!(first.0, second.0);
+    assert_eq!(first.2, second.2);
+    assert_eq!(second.1, 0);
+}

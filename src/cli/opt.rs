@@ -199,6 +199,10 @@ impl Engine {
         opts: &Options,
         keep: &dyn Fn(&crate::pipeline::windows::Site) -> bool,
     ) -> Result<Outcome> {
+        let opts = &Options {
+            cache: self.cache.clone(),
+            ..opts.clone()
+        };
         let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new_spinner();
