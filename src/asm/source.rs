@@ -103,6 +103,8 @@ impl Source {
     }
 
     /// Parse bytes; rejects empty files and anything that is not text.
+    /// A name ending in `.S` is read as unpreprocessed (see
+    /// [`Source::parse_unpreprocessed`]).
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Source, ParseError> {
         let err = |line, message: String| ParseError {
             file: name.to_string(),
@@ -132,20 +134,33 @@ impl Source {
                 "binary data: control characters in a text file".into(),
             ));
         }
-        Source::parse(name, text)
+        // `.S` files are C-preprocessor input: read them leniently.
+        Source::parse_with(name, text, name.ends_with(".S"))
     }
 
     /// Parse text.
     pub fn parse(name: &str, text: String) -> Result<Source, ParseError> {
-        Parser::new(name, &text)
-            .run()
-            .map(|(stmts, sections, line_starts)| Source {
-                name: name.to_string(),
-                text,
-                stmts,
-                sections,
-                line_starts,
-            })
+        Source::parse_with(name, text, false)
+    }
+
+    /// Parse a `.S` file *before* the C preprocessor: statements that do not
+    /// tokenize (`ENTRY(f)`, `L(loop):`) become opaque code regions instead of
+    /// errors. Such a source is only used to map rewrites of the preprocessed
+    /// text back to literal lines, never analysed on its own.
+    pub fn parse_unpreprocessed(name: &str, text: String) -> Result<Source, ParseError> {
+        Source::parse_with(name, text, true)
+    }
+
+    fn parse_with(name: &str, text: String, lenient: bool) -> Result<Source, ParseError> {
+        let mut parser = Parser::new(name, &text);
+        parser.lenient = lenient;
+        parser.run().map(|(stmts, sections, line_starts)| Source {
+            name: name.to_string(),
+            text,
+            stmts,
+            sections,
+            line_starts,
+        })
     }
 
     /// The source text of a statement.
@@ -182,6 +197,8 @@ struct Piece {
 }
 
 struct Parser<'a> {
+    /// Untokenizable statements become opaque regions (unpreprocessed `.S`).
+    lenient: bool,
     name: &'a str,
     text: &'a str,
     aliases: HashMap<String, Reg>,
@@ -196,6 +213,7 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(name: &'a str, text: &'a str) -> Self {
         Parser {
+            lenient: false,
             name,
             text,
             aliases: HashMap::new(),
@@ -372,8 +390,19 @@ impl<'a> Parser<'a> {
             });
             return Ok(());
         }
-        let insn = Insn::parse(trimmed, &self.aliases)
-            .map_err(|e| self.err(line, format!("cannot parse `{trimmed}`: {}", e.0)))?;
+        let insn = match Insn::parse(trimmed, &self.aliases) {
+            Ok(i) => i,
+            Err(_) if self.lenient => {
+                out.push(Stmt {
+                    line,
+                    span,
+                    kind: StmtKind::Verbatim { emits_code: true },
+                    section: self.current,
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(self.err(line, format!("cannot parse `{trimmed}`: {}", e.0))),
+        };
         out.push(Stmt {
             line,
             span,
