@@ -215,18 +215,7 @@ fn llm_answers(
     examples: &[&Example],
     style: PromptStyle,
 ) -> Result<(Vec<Answer>, f64)> {
-    let windows: Vec<Window> = examples
-        .iter()
-        .map(|e| Window {
-            insns: e
-                .window
-                .iter()
-                .filter_map(|s| crate::asm::Insn::parse_plain(s).ok())
-                .collect(),
-            live_out: crate::semantics::LocSet::parse_list(&e.live_out)
-                .unwrap_or(crate::semantics::LocSet::ALL),
-        })
-        .collect();
+    let windows: Vec<Window> = examples.iter().map(|e| e.window()).collect();
     let t = std::time::Instant::now();
     let gens = p.generate(&windows, style)?;
     let secs = t.elapsed().as_secs_f64();
@@ -335,22 +324,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
                 )?);
             }
         }
-        let rules = RuleProposer::builtin()?;
-        let (ans, secs) = answers_of(&rules, &chosen);
-        rows.push(score(
-            "rule proposer",
-            &chosen,
-            &ans,
-            secs,
-            &engine.verifier,
-            engine.cost.as_ref(),
-        )?);
-        let md = markdown(&rows);
-        print!("{md}");
-        if let Some(t) = &a.table {
-            write_atomic(t, md.as_bytes())?;
-        }
-        return Ok(0);
+        return finish_table(a, &engine, &chosen, rows);
     }
     let llm = |adapter: AdapterChoice, cache_tag: &str| -> Result<LlmProposer> {
         let dir = std::env::temp_dir().join(format!("peephole-eval-{cache_tag}"));
@@ -397,11 +371,21 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             a.finetuned.display()
         );
     }
+    finish_table(a, &engine, &chosen, rows)
+}
+
+/// Add the rule proposer's row (same examples) and print/write the table.
+fn finish_table(
+    a: &EvalArgs,
+    engine: &Engine,
+    chosen: &[&Example],
+    mut rows: Vec<Row>,
+) -> Result<i32> {
     let rules = RuleProposer::builtin()?;
-    let (ans, secs) = answers_of(&rules, &chosen);
+    let (ans, secs) = answers_of(&rules, chosen);
     rows.push(score(
         "rule proposer",
-        &chosen,
+        chosen,
         &ans,
         secs,
         &engine.verifier,

@@ -7,7 +7,7 @@ use super::Example;
 use crate::asm::Insn;
 use crate::cost::CostModel;
 use crate::propose::{Proposer, Window};
-use crate::semantics::{effects, LocSet};
+use crate::semantics::effects;
 use crate::verify::{Verdict, Verifier, VerifyJob};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -119,17 +119,7 @@ pub fn score(
     verifier: &Verifier,
     cost: &dyn CostModel,
 ) -> anyhow::Result<Row> {
-    let windows: Vec<Window> = examples
-        .iter()
-        .map(|e| Window {
-            insns: e
-                .window
-                .iter()
-                .filter_map(|s| Insn::parse_plain(s).ok())
-                .collect(),
-            live_out: LocSet::parse_list(&e.live_out).unwrap_or(LocSet::ALL),
-        })
-        .collect();
+    let windows: Vec<Window> = examples.iter().map(|e| e.window()).collect();
     let mut row = Row {
         name: name.into(),
         examples: examples.len(),
@@ -216,17 +206,7 @@ pub fn score(
 
 /// Answers of a proposer: its first candidate, or "no change".
 pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64) {
-    let windows: Vec<Window> = examples
-        .iter()
-        .map(|e| Window {
-            insns: e
-                .window
-                .iter()
-                .filter_map(|s| Insn::parse_plain(s).ok())
-                .collect(),
-            live_out: LocSet::parse_list(&e.live_out).unwrap_or(LocSet::ALL),
-        })
-        .collect();
+    let windows: Vec<Window> = examples.iter().map(|e| e.window()).collect();
     let t = Instant::now();
     let cands = p.propose(&windows);
     let secs = t.elapsed().as_secs_f64();

@@ -45,6 +45,20 @@ pub struct Example {
     pub cycles_after: f64,
 }
 
+impl Example {
+    /// The example's window as the proposers see it.
+    pub fn window(&self) -> Window {
+        Window {
+            insns: self
+                .window
+                .iter()
+                .filter_map(|s| Insn::parse_plain(s).ok())
+                .collect(),
+            live_out: LocSet::parse_list(&self.live_out).unwrap_or(LocSet::ALL),
+        }
+    }
+}
+
 /// The `rewrite` section of an answer.
 pub fn rewrite_section(target: &Option<Vec<String>>) -> String {
     match target {
@@ -97,14 +111,7 @@ pub fn messages(ex: &Example, style: PromptStyle) -> serde_json::Value {
         .iter()
         .map(|(r, c)| serde_json::json!({"role": r.as_str(), "content": c}))
         .collect();
-    let window = Window {
-        insns: ex
-            .window
-            .iter()
-            .filter_map(|s| Insn::parse_plain(s).ok())
-            .collect(),
-        live_out: LocSet::parse_list(&ex.live_out).unwrap_or(LocSet::ALL),
-    };
+    let window = ex.window();
     msgs.push(serde_json::json!({"role": "user", "content": t.query_for(&window)}));
     msgs.push(serde_json::json!({"role": "assistant", "content": answer(ex, style)}));
     serde_json::Value::Array(msgs)
