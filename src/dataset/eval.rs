@@ -32,6 +32,9 @@ pub struct Row {
     pub cycles_saved: f64,
     pub seconds_per_block: f64,
     pub rejected: BTreeMap<String, usize>,
+    /// Estimated cycles saved by a verified improving rewrite, per example
+    /// (0 where none): to count the examples where one proposer beats another.
+    pub saved_each: Vec<f64>,
 }
 
 fn tokens(lines: &[String]) -> Vec<String> {
@@ -123,6 +126,7 @@ pub fn score(
     let mut row = Row {
         name: name.into(),
         examples: examples.len(),
+        saved_each: vec![0.0; examples.len()],
         ..Row::default()
     };
     let mut bleu_pairs = Vec::new();
@@ -181,6 +185,7 @@ pub fn score(
                 {
                     improved += 1;
                     saved += examples[*k].cycles_before - c.cycles;
+                    row.saved_each[*k] = examples[*k].cycles_before - c.cycles;
                 }
             }
         } else {
@@ -219,14 +224,30 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
     (answers, secs)
 }
 
+/// Examples where `row` found a verified improvement that saves more
+/// estimated cycles than what `other` found (including where `other` found
+/// none; ties by instruction count are not counted).
+pub fn beats(row: &Row, other: &Row) -> usize {
+    row.saved_each
+        .iter()
+        .zip(&other.saved_each)
+        .filter(|(a, b)| **a > **b + 1e-9)
+        .count()
+}
+
 /// The table as Markdown.
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| proposer | n | BLEU | exact match % | syntactic % | IO-equivalent % | verified improvement % | est. cycles saved / block | s / block |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| proposer | n | BLEU | exact match % | syntactic % | IO-equivalent % | verified improvement % | est. cycles saved / block | better than rules (blocks) | s / block |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let rules = rows.iter().find(|r| r.name == "rule proposer");
     for r in rows {
+        let better = match rules {
+            Some(rl) if rl.name != r.name => beats(r, rl).to_string(),
+            _ => "–".into(),
+        };
         s.push_str(&format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} |\n",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {better} | {:.3} |\n",
             r.name,
             r.examples,
             r.bleu,
@@ -238,6 +259,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.seconds_per_block
         ));
     }
+    s.push_str("\n\"better than rules\": blocks where the proposer's verified rewrite saves more estimated cycles than the rule proposer's (one proposal each, no fixed point).\n");
     s.push_str("\nRejected proposals by cause:\n\n| proposer | cause | count |\n|---|---|---|\n");
     for r in rows {
         for (k, v) in &r.rejected {

@@ -13,7 +13,7 @@ use crate::asm::{Insn, Source};
 use crate::cfg::functions;
 use crate::cost::{Cost, CostModel};
 use crate::pipeline::windows::windows;
-use crate::propose::llm::{without_branch, PromptStyle};
+use crate::propose::llm::{without_branch, PromptStyle, PIECE_MAX};
 use crate::propose::{Proposer, Window};
 use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
@@ -276,23 +276,24 @@ pub fn examples_from(
     // Originals, plus augmented variants whose target is the original.
     let mut work: Vec<(Window, String, Option<Vec<Insn>>)> = Vec::new();
     for (k, s) in sites.iter().take(opts.max_windows).enumerate() {
-        // The model answers without labels: windows are asked without their
-        // final branch, as the LLM proposer asks them.
-        let (w, _) = without_branch(&s.window);
-        let w = &w;
-        if w.insns.len() < 2 {
-            continue;
-        }
-        work.push((w.clone(), "general".into(), None));
-        for (kind, aug) in augment::augment(&w.insns, w.live_out, k as u64) {
-            work.push((
-                Window {
-                    insns: aug,
-                    live_out: w.live_out,
-                },
-                kind.name().into(),
-                Some(w.insns.clone()),
-            ));
+        // The model answers without labels, piece by piece: windows are cut
+        // exactly as the LLM proposer asks them.
+        let (body, _) = without_branch(&s.window);
+        for (p, (_, w)) in body.pieces(PIECE_MAX).into_iter().enumerate() {
+            if w.insns.len() < 2 {
+                continue;
+            }
+            for (kind, aug) in augment::augment(&w.insns, w.live_out, (k * 7 + p) as u64) {
+                work.push((
+                    Window {
+                        insns: aug,
+                        live_out: w.live_out,
+                    },
+                    kind.name().into(),
+                    Some(w.insns.clone()),
+                ));
+            }
+            work.push((w, "general".into(), None));
         }
     }
     // Phase 1: the compiled windows themselves. Every window's candidates are

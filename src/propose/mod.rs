@@ -32,6 +32,44 @@ impl Window {
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// The window cut into consecutive pieces of at most `max` instructions,
+    /// of near-equal length, each with what is live after it (computed
+    /// backwards from the window's live-out through the later instructions).
+    ///
+    /// Why: a small model reasons one line per instruction, so its answer
+    /// grows with the window; short pieces keep answers short and within
+    /// what it was trained on. A rewrite of a piece is a rewrite of the
+    /// window with the other pieces unchanged.
+    pub fn pieces(&self, max: usize) -> Vec<(std::ops::Range<usize>, Window)> {
+        let n = self.insns.len();
+        let count = n.div_ceil(max.max(1)).max(1);
+        let mut live_after = vec![self.live_out; n];
+        let mut live = self.live_out;
+        for (i, insn) in self.insns.iter().enumerate().rev() {
+            live_after[i] = live;
+            let e = crate::semantics::effects(insn);
+            live = e.reads.union(live.minus(e.writes));
+        }
+        let mut out = Vec::with_capacity(count);
+        let mut start = 0;
+        for k in 0..count {
+            let end = start + (n - start).div_ceil(count - k);
+            out.push((
+                start..end,
+                Window {
+                    insns: self.insns[start..end].to_vec(),
+                    live_out: if end == 0 {
+                        self.live_out
+                    } else {
+                        live_after[end - 1]
+                    },
+                },
+            ));
+            start = end;
+        }
+        out
+    }
 }
 
 /// One proposed replacement for a [`Window`].
@@ -62,5 +100,47 @@ pub trait Proposer: Send + Sync {
     /// pipeline's result-cache key.
     fn fingerprint(&self) -> String {
         self.name().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(lines: &[&str], live: &str) -> Window {
+        Window {
+            insns: lines
+                .iter()
+                .map(|l| Insn::parse_plain(l).unwrap())
+                .collect(),
+            live_out: LocSet::parse_list(live).unwrap(),
+        }
+    }
+
+    #[test]
+    fn pieces_are_balanced_and_carry_liveness() {
+        let w = window(
+            &[
+                "mov x1, #1",
+                "mov x2, #2",
+                "add x3, x1, x2",
+                "mov x4, x3",
+                "add x0, x4, #1",
+                "mov x5, #5",
+                "add x0, x0, x5",
+            ],
+            "x0,sp",
+        );
+        let p = w.pieces(6);
+        let ranges: Vec<_> = p.iter().map(|(r, _)| r.clone()).collect();
+        assert_eq!(ranges, [0..4, 4..7]);
+        // After `mov x4, x3` only x4 (and sp) is needed by the rest.
+        assert_eq!(p[0].1.live_out.to_string(), "x4,sp");
+        assert_eq!(p[1].1.live_out.to_string(), "x0,sp");
+        assert_eq!(p[0].1.insns.len() + p[1].1.insns.len(), 7);
+        // Short windows stay whole.
+        let q = window(&["mov x0, x1"], "x0");
+        assert_eq!(q.pieces(6).len(), 1);
+        assert_eq!(q.pieces(6)[0].0, 0..1);
     }
 }

@@ -52,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     p.add_argument("--alpha", type=float, default=32.0, help="LoRA alpha (default 32)")
     p.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (default 0.05)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="stop training after this many seconds (the schedule stays that of --steps); the device "
+                        "machine kills a call at 600 s and loses everything not yet written")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=50, help="valid loss every N steps (and at 0 and the end)")
@@ -234,7 +237,14 @@ def main(argv=None):
     t_train0 = time.time()
     eval_s = 0.0
     acc_loss, acc_tok, tokens_seen = 0.0, 0, 0
+    steps_done = args.steps
     for step in range(args.steps):
+        if args.max_seconds is not None and time.time() - t_start > args.max_seconds:
+            steps_done = step
+            log(f"time budget of {args.max_seconds:.0f} s reached: stopping after {step} of {args.steps} steps")
+            if valid:
+                valid_curve.append({"step": step, "loss": round(evaluate(), 5)})
+            break
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         ids, lab, att = collate(next_batch())
@@ -270,12 +280,12 @@ def main(argv=None):
 
     metrics = {
         "hyperparameters": {
-            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "schedule": "linear warm-up, cosine",
+            "steps": args.steps, "steps_done": steps_done, "batch_size": args.batch_size, "lr": args.lr, "schedule": "linear warm-up, cosine",
             "warmup": warmup, "min_lr_ratio": args.min_lr_ratio, "weight_decay": args.weight_decay,
             "grad_clip": args.grad_clip, "max_len": args.max_len, "rank": args.rank, "alpha": args.alpha,
             "dropout": args.dropout, "target_modules": ftcommon.TARGET_MODULES, "seed": args.seed,
             "precision": "bf16 autocast, frozen base in bf16, LoRA weights fp32" if use_bf16 else "fp32",
-            "optimizer": "AdamW(0.9, 0.999)", "attn_implementation": args.attn, "epochs_seen": round(args.steps * args.batch_size / len(train), 2),
+            "optimizer": "AdamW(0.9, 0.999)", "attn_implementation": args.attn, "epochs_seen": round(steps_done * args.batch_size / len(train), 2),
         },
         "data": data_stats,
         "base": {k: v for k, v in base_info.items()},

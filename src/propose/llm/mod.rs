@@ -90,9 +90,14 @@ impl Default for LlmConfig {
     }
 }
 
-/// Most sequences decoded together, and the KV cells they share.
+/// Longest piece of a window the model is asked about (see
+/// [`Window::pieces`]); the training examples are cut the same way.
+pub const PIECE_MAX: usize = 6;
+
+/// Most sequences decoded together, and the KV cells of each (prompt of the
+/// longest style, ~400 tokens, query and answer).
 const MAX_PARALLEL: usize = 16;
-const N_CTX: u32 = 8192;
+const SEQ_CTX: u32 = 1024;
 
 /// One answer of the model, for evaluation harnesses and `--explain`.
 #[derive(Clone, Debug, Serialize)]
@@ -197,7 +202,7 @@ impl LlmProposer {
             adapter: adapter.as_ref().map(|a| a.path.clone()),
             threads: cfg.threads.unwrap_or_else(physical_cores),
             gpu_layers: cfg.gpu_layers,
-            n_ctx: N_CTX,
+            seq_ctx: SEQ_CTX,
             max_parallel: MAX_PARALLEL,
         })?;
         Ok(LlmProposer {
@@ -315,26 +320,35 @@ impl LlmProposer {
     }
 
     /// Candidates for each window; errors (the model thread failing) are
-    /// returned rather than swallowed. A window ending in a branch is asked
-    /// without it (answers name no labels) and the branch is put back.
+    /// returned rather than swallowed. A window is asked piece by piece
+    /// ([`PIECE_MAX`] instructions at most, see [`Window::pieces`]), without
+    /// its final branch (answers name no labels); each piece's rewrite is
+    /// put back between the window's other instructions.
     pub fn try_propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
-        let (asks, tails): (Vec<Window>, Vec<Option<Insn>>) =
-            windows.iter().map(without_branch).unzip();
-        let gens = self.generate(&asks, self.cfg.prompt)?;
-        Ok(asks
-            .iter()
-            .zip(gens)
-            .zip(tails)
-            .map(|((w, g), tail)| {
-                let mut cands = candidates_from(w, g);
-                if let Some(t) = tail {
-                    for c in &mut cands {
-                        c.insns.push(t.clone());
-                    }
+        let mut asks: Vec<Window> = Vec::new();
+        let mut owners: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (wi, w) in windows.iter().enumerate() {
+            let (body, _branch) = without_branch(w);
+            for (range, piece) in body.pieces(PIECE_MAX) {
+                if !piece.insns.is_empty() {
+                    asks.push(piece);
+                    owners.push((wi, range));
                 }
-                cands
-            })
-            .collect())
+            }
+        }
+        let gens = self.generate(&asks, self.cfg.prompt)?;
+        let mut out: Vec<Vec<Candidate>> = vec![Vec::new(); windows.len()];
+        for ((ask, g), (wi, range)) in asks.iter().zip(gens).zip(owners) {
+            let w = &windows[wi];
+            for c in candidates_from(ask, g) {
+                // The branch, if any, is after every piece: it comes back here.
+                let mut insns = w.insns[..range.start].to_vec();
+                insns.extend(c.insns);
+                insns.extend_from_slice(&w.insns[range.end..]);
+                out[wi].push(Candidate { insns, ..c });
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -377,15 +391,24 @@ fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
     out
 }
 
-/// llama.cpp's OpenMP threads busy-wait unless `OMP_WAIT_POLICY=passive`,
-/// which made decoding ~5x slower on a loaded 2-core machine. libgomp reads
-/// the variable once when it is loaded, before `main`, so the only way to set
-/// it for this process is to re-execute it. Call first thing in `main`:
-/// returns at once when the variable is already set (or on a failed exec).
+/// How long llama.cpp's OpenMP threads spin before sleeping, in libgomp
+/// spin iterations (~30 µs). libgomp's default spins ~3 ms (or forever with
+/// `OMP_WAIT_POLICY=active`), which made decoding ~5x slower on a loaded
+/// 2-core machine; never spinning (`passive`) puts a futex wake-up on each of
+/// the hundreds of barriers per token: 25 tok/s instead of 60 on a quiet
+/// one. A short spin gets both: 60 tok/s quiet (same as spinning forever).
+pub const OPENMP_SPIN_COUNT: &str = "3000";
+
+/// Set llama.cpp's OpenMP waiting (see [`OPENMP_SPIN_COUNT`]). libgomp reads
+/// its variables once when it is loaded, before `main`, so the only way to
+/// set them for this process is to re-execute it. Call first thing in
+/// `main`: returns at once when either variable is already set (the user's
+/// choice wins), or on a failed exec.
 #[cfg(unix)]
 pub fn ensure_passive_openmp() {
     use std::os::unix::process::CommandExt;
-    if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() || std::env::var_os("GOMP_SPINCOUNT").is_some()
+    {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -398,7 +421,11 @@ pub fn ensure_passive_openmp() {
         cmd.arg0(a);
     }
     // `exec` only returns on failure; then run as we are.
-    let _ = cmd.args(args).env("OMP_WAIT_POLICY", "passive").exec();
+    let _ = cmd
+        .args(args)
+        .env("OMP_WAIT_POLICY", "passive")
+        .env("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
+        .exec();
 }
 
 #[cfg(not(unix))]
@@ -417,7 +444,7 @@ impl Proposer for LlmProposer {
     fn fingerprint(&self) -> String {
         let style = self.cfg.prompt;
         format!(
-            "llm:{}:{}:{style}/{}:{}:{}:{}:{}:{}",
+            "llm:{}:{}:{style}/{}:{}:{}:{}:{}:{}:pieces{PIECE_MAX}",
             self.model_sha256,
             self.adapter_sha256.as_deref().unwrap_or("none"),
             style.template().version,

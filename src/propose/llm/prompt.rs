@@ -94,12 +94,20 @@ impl Role {
     }
 }
 
-/// A parsed template file: fixed messages (system + few-shot) and the query.
+/// A parsed template file: fixed messages (the system prompt, and few-shot
+/// turns if any), worked examples, and the query.
 #[derive(Clone, Debug)]
 pub struct PromptTemplate {
     pub version: String,
     pub grammar_root: String,
+    /// Sent before every query.
     pub messages: Vec<(Role, String)>,
+    /// `=== example-user` / `=== example-assistant` pairs: documentation of
+    /// the answer format that tests check against the grammar, the parser and
+    /// the project's semantics, but that is *not* sent. Why: the fine-tuned
+    /// model needs no few-shot turns, and every prompt token costs attention
+    /// on every generated token (zero-shot decoding is ~30% faster).
+    pub examples: Vec<(Role, String)>,
     /// The last user message, with `{block}` and `{live_out}` placeholders.
     pub query: String,
 }
@@ -127,6 +135,7 @@ impl PromptTemplate {
             }
         }
         let mut messages = Vec::new();
+        let mut examples = Vec::new();
         let mut query = None;
         for (name, body) in sections {
             let mut text = body.join("\n");
@@ -137,6 +146,15 @@ impl PromptTemplate {
                 "assistant" => {
                     text.push('\n');
                     Role::Assistant
+                }
+                "example-user" => {
+                    examples.push((Role::User, text));
+                    continue;
+                }
+                "example-assistant" => {
+                    text.push('\n');
+                    examples.push((Role::Assistant, text));
+                    continue;
                 }
                 "query" => {
                     if query.replace(text).is_some() {
@@ -159,6 +177,7 @@ impl PromptTemplate {
             version: version.context("no `version:` line")?,
             grammar_root: grammar_root.context("no `grammar-root:` line")?,
             messages,
+            examples,
             query,
         })
     }
@@ -170,10 +189,12 @@ impl PromptTemplate {
             .replace("{live_out}", &window.live_out.to_string())
     }
 
-    /// Few-shot answers of the template, for tests of the answer parser.
+    /// Answers of the few-shot turns and worked examples, for tests of the
+    /// answer grammar, parser and semantics.
     pub fn example_answers(&self) -> impl Iterator<Item = &str> {
         self.messages
             .iter()
+            .chain(&self.examples)
             .filter(|(r, _)| *r == Role::Assistant)
             .map(|(_, t)| t.as_str())
     }
@@ -181,10 +202,14 @@ impl PromptTemplate {
 
 /// The answer grammar narrowed to one window: exactly one `code:` line per
 /// instruction, at most one `live:` line per live-out location, and a rewrite
-/// no longer than the window. Small models otherwise tend to loop.
+/// no longer than the window. Small models otherwise tend to loop. Symbols
+/// (labels, relocations such as `:lo12:x`) are admitted only as the window
+/// writes them: a rewrite of a piece must repeat its `adrp`s, and may not
+/// invent addresses.
 pub fn grammar_for(window: &Window) -> String {
     let n = window.insns.len().clamp(1, 64);
     let live = window.live_out.len().clamp(1, 64);
+    let syms = window_symbols(window);
     let mut out = String::with_capacity(ANSWER_GRAMMAR.len());
     for line in ANSWER_GRAMMAR.lines() {
         let rule = line.split("::=").next().unwrap_or("").trim();
@@ -194,11 +219,62 @@ pub fn grammar_for(window: &Window) -> String {
             "rewrite-lines" => {
                 out.push_str(&format!("rewrite-lines ::= ( insn \"\\n\" ){{1,{n}}}"))
             }
+            "operand" if !syms.is_empty() => out.push_str(&format!("{line} | sym")),
+            "mem" if !syms.is_empty() => {
+                out.push_str(&line.replacen("( \", \" imm |", "( \", \" imm | \", \" sym |", 1))
+            }
             _ => out.push_str(line),
         }
         out.push('\n');
     }
+    if !syms.is_empty() {
+        let alts: Vec<String> = syms.iter().map(|s| gbnf_literal(s)).collect();
+        out.push_str(&format!("sym ::= {}\n", alts.join(" | ")));
+    }
     out
+}
+
+/// Symbolic operands and memory offsets of the window, as written.
+fn window_symbols(window: &Window) -> Vec<String> {
+    use crate::asm::Operand;
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |s: &str| {
+        if !s.is_empty() && !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    };
+    for insn in &window.insns {
+        for op in &insn.operands {
+            match op {
+                Operand::Sym(s) => add(s),
+                Operand::Imm(i) if i.value.is_none() => add(&i.text),
+                Operand::Mem(m) => {
+                    if let Some(i) = m.offset.as_ref().filter(|i| i.value.is_none()) {
+                        add(&i.text);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// A GBNF string literal.
+fn gbnf_literal(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                q.push('\\');
+                q.push(c);
+            }
+            '\n' => q.push_str("\\n"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
 }
 
 /// The `# version:` line of the answer grammar (part of every cache key).
@@ -226,7 +302,7 @@ mod tests {
             assert!(t.example_answers().count() >= 3);
             assert!(ANSWER_GRAMMAR.contains(&format!("\n{} ", t.grammar_root)));
         }
-        assert_eq!(grammar_version(), "answer-grammar-2");
+        assert_eq!(grammar_version(), "answer-grammar-3");
     }
 
     #[test]
@@ -253,6 +329,37 @@ mod tests {
         assert!(g.contains("\nlive-lines ::= live-line{1,3}\n"));
         assert!(g.contains("\nrewrite-lines ::= ( insn \"\\n\" ){1,2}\n"));
         assert_eq!(g.lines().count(), ANSWER_GRAMMAR.lines().count());
+        assert!(
+            !g.contains("sym ::="),
+            "no symbols in the window, none admitted"
+        );
+    }
+
+    #[test]
+    fn grammar_admits_exactly_the_windows_symbols() {
+        let w = Window {
+            insns: [
+                "adrp x0, lcg_state",
+                "add x0, x0, :lo12:lcg_state",
+                "ldr w1, [x2, #:lo12:seed]",
+            ]
+            .iter()
+            .map(|l| Insn::parse_plain(l).unwrap())
+            .collect(),
+            live_out: LocSet::parse_list("x0,x1,sp").unwrap(),
+        };
+        let g = grammar_for(&w);
+        let sym = g.lines().find(|l| l.starts_with("sym ::=")).expect(&g);
+        assert_eq!(
+            sym,
+            r#"sym ::= "lcg_state" | ":lo12:lcg_state" | ":lo12:seed""#
+        );
+        assert!(g
+            .lines()
+            .any(|l| l.starts_with("operand ") && l.ends_with("| sym")));
+        assert!(g
+            .lines()
+            .any(|l| l.starts_with("mem ") && l.contains(r#"", " sym"#)));
     }
 
     #[test]
