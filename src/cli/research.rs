@@ -193,6 +193,10 @@ pub struct EvalArgs {
     /// At most this many examples (deterministic: the first ones).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// At most this many examples of each subset (the first ones), so that a
+    /// mixed test set is not swamped by the most frequent augmentation.
+    #[arg(long)]
+    pub per_subset: Option<usize>,
     /// Fine-tuned adapter to evaluate.
     #[arg(long, default_value = "models/peephole-lora.gguf")]
     pub finetuned: PathBuf,
@@ -250,6 +254,14 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
         .iter()
         .filter(|e| e.split == a.split && a.subset.as_ref().is_none_or(|s| &e.subset == s))
         .collect();
+    if let Some(n) = a.per_subset {
+        let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+        chosen.retain(|e| {
+            let k = seen.entry(e.subset.as_str()).or_default();
+            *k += 1;
+            *k <= n
+        });
+    }
     if let Some(n) = a.limit {
         chosen.truncate(n);
     }
