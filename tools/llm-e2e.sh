@@ -4,7 +4,9 @@
 # the original (`--check-cmd`: opt writes nothing and fails if the output or
 # exit status differ). Prints one row per file: LLM rewrites that were verified
 # and applied, candidates the validator rejected, estimated cycles, seconds.
-#   tools/llm-e2e.sh [EXTRA OPT FLAGS]     e.g. tools/llm-e2e.sh -k 4 --temperature 0.7
+# Results are cached per window: a second run takes seconds and re-verifies
+# nothing (its "rejected" is 0); add --no-cache to redo everything.
+#   tools/llm-e2e.sh [EXTRA OPT FLAGS]     e.g. tools/llm-e2e.sh --no-cache -k 4 --temperature 0.7
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/peephole}
