@@ -89,7 +89,7 @@ impl Block {
         for (i, bi) in self.insns.iter().enumerate().rev() {
             out[i] = live;
             let e = bi.effects();
-            live = e.reads.union(live.minus(e.writes));
+            live = e.live_before(live);
         }
         out
     }

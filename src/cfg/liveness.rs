@@ -22,7 +22,7 @@ pub fn solve(f: &mut Function) {
             let (mut gen, mut kill) = (LocSet::EMPTY, LocSet::EMPTY);
             for bi in b.insns.iter().rev() {
                 let e = bi.effects();
-                gen = e.reads.union(gen.minus(e.writes));
+                gen = e.live_before(gen);
                 kill = kill.union(e.writes);
             }
             (gen, kill)

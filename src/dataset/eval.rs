@@ -268,3 +268,32 @@ pub fn markdown(rows: &[Row]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, saved: &[f64]) -> Row {
+        Row {
+            name: name.into(),
+            saved_each: saved.to_vec(),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn beats_counts_only_strictly_larger_savings() {
+        let rules = row("rule proposer", &[0.0, 0.5, 0.5, 0.0]);
+        let llm = row("llm", &[0.3, 0.5, 0.2, 0.0]);
+        // Block 0: found where the rules found nothing; block 1 ties; block 2 worse.
+        assert_eq!(beats(&llm, &rules), 1);
+        assert_eq!(beats(&rules, &llm), 1);
+        let md = markdown(&[llm, rules]);
+        assert!(md.contains("| llm | 0 |"), "{md}");
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with("| llm ") && l.contains(" | 1 | ")),
+            "{md}"
+        );
+    }
+}

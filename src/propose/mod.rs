@@ -48,8 +48,7 @@ impl Window {
         let mut live = self.live_out;
         for (i, insn) in self.insns.iter().enumerate().rev() {
             live_after[i] = live;
-            let e = crate::semantics::effects(insn);
-            live = e.reads.union(live.minus(e.writes));
+            live = crate::semantics::effects(insn).live_before(live);
         }
         let mut out = Vec::with_capacity(count);
         let mut start = 0;

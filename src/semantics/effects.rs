@@ -42,6 +42,14 @@ pub struct Effects {
 }
 
 impl Effects {
+    /// What is live before the instruction, given what is live after it:
+    /// the backward liveness transfer, defined once for blocks, windows and
+    /// pieces (`clobbers` do not kill: a may-write leaves the old value
+    /// observable).
+    pub fn live_before(&self, live_after: LocSet) -> LocSet {
+        self.reads.union(live_after.minus(self.writes))
+    }
+
     fn opaque() -> Effects {
         Effects {
             reads: LocSet::ALL,

@@ -5,14 +5,14 @@
 //! proposers must be `Send + Sync`. The thread keeps model, adapter and
 //! context as locals and serves jobs from a channel.
 //!
-//! Throughput comes from three things:
-//! * the shared prompt prefix (system prompt + few-shot examples) is decoded
-//!   once into sequence 0 and copied (`seq_cp`) to every sequence;
-//! * one unified KV cache (`seq_cp` only tags the prefix's cells): a stream
-//!   per sequence measured slower (98 vs 116 tok/s batched), as llama.cpp
-//!   then splits mixed batches into several micro-batches;
-//! * all windows' prompt suffixes go in one batch, and then every live
-//!   sequence advances by one token per `decode` call;
+//! Throughput comes from four things:
+//! * the shared prompt prefix (the system prompt) is decoded once into
+//!   sequence 0 and shared with every sequence through one unified KV cache
+//!   (`seq_cp` only tags cells; a stream per sequence measured slower, 98 vs
+//!   116 tok/s batched, as llama.cpp then splits mixed batches);
+//! * continuous batching: every live sequence advances by one token per
+//!   `decode` call, and a finished window's slot takes the next window's
+//!   prompt in the same call (see `decode_all`);
 //! * grammar-constrained sampling first samples unconstrained and only checks
 //!   that one token against the grammar, falling back to applying the grammar
 //!   to the whole vocabulary when it is rejected.
@@ -421,8 +421,6 @@ impl<'m> WorkerState<'m> {
         let mut free: Vec<usize> = (0..n_slots).rev().collect();
         let mut seqs: Vec<Seq> = Vec::new();
         let vocab = self.model.vocab();
-        let timing = std::env::var_os("PEEPHOLE_LLM_TIMING").is_some();
-        let (mut t_decode, mut steps) = (0f64, 0u32);
         loop {
             batch.clear();
             // 1. Every sequence with fresh logits takes one token.
@@ -532,19 +530,10 @@ impl<'m> WorkerState<'m> {
             if batch.n_tokens() == 0 {
                 break;
             }
-            let t = Instant::now();
             self.ctx.decode(&mut batch).context("decoding")?;
-            t_decode += t.elapsed().as_secs_f64();
-            steps += 1;
             for s in seqs.iter_mut().filter(|s| !s.done) {
                 s.ready = true;
             }
-        }
-        if timing {
-            eprintln!(
-                "peephole-llm: {steps} decode calls, {t_decode:.2} s in decode ({:.1} ms each)",
-                1e3 * t_decode / f64::from(steps.max(1))
-            );
         }
         Ok(())
     }

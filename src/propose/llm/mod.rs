@@ -358,7 +358,7 @@ pub fn without_branch(w: &Window) -> (Window, Option<Insn>) {
     match w.insns.split_last() {
         Some((last, rest)) if effects(last).flow != Flow::Next => {
             let e = effects(last);
-            let live = e.reads.union(w.live_out.minus(e.writes));
+            let live = e.live_before(w.live_out);
             (
                 Window {
                     insns: rest.to_vec(),
