@@ -63,12 +63,7 @@ pub struct EngineArgs {
 }
 
 fn parse_style(s: &str) -> Result<PromptStyle, String> {
-    PromptStyle::ALL
-        .into_iter()
-        .find(|p| p.name() == s)
-        .ok_or_else(|| {
-            format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)")
-        })
+    s.parse()
 }
 
 #[derive(clap::Args, Debug)]

@@ -8,7 +8,7 @@ use crate::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle, Su
 use crate::propose::rules::RuleProposer;
 use crate::propose::Window;
 use crate::report::write_atomic;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -147,7 +147,7 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
     for e in &examples {
         ex_lines.push_str(&serde_json::to_string(e)?);
         ex_lines.push('\n');
-        for style in PromptStyle::ALL {
+        for style in PromptStyle::TRAINED {
             let line = serde_json::json!({"split": e.split, "style": style.name(), "subset": e.subset, "messages": messages(e, style)});
             train_lines.push_str(&serde_json::to_string(&line)?);
             train_lines.push('\n');
@@ -210,6 +210,10 @@ pub struct EvalArgs {
     /// `completion` and `seconds`.
     #[arg(long)]
     pub answers: Option<PathBuf>,
+    /// Only these model rows (comma-separated): base, direct, cot, coc,
+    /// coc-unaided. The rule proposer's row is always there.
+    #[arg(long, value_delimiter = ',', default_value = "base,direct,cot,coc-unaided,coc")]
+    pub rows: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -349,24 +353,46 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             crate::cache::Cache::at(dir),
         )
     };
-    let base = llm(AdapterChoice::None, "base")?;
-    let (ans, secs) = llm_answers(&base, &chosen, PromptStyle::ChainOfCode)?;
-    rows.push(score(
-        "base SmolLM2-135M, chain-of-code prompt",
-        &chosen,
-        &ans,
-        secs,
-        &engine.verifier,
-        engine.cost.as_ref(),
-    )?);
-    drop(base);
+    const ROWS: [&str; 5] = ["base", "direct", "cot", "coc-unaided", "coc"];
+    if let Some(r) = a.rows.iter().find(|r| !ROWS.contains(&r.as_str())) {
+        bail!("unknown row `{r}` for --rows ({})", ROWS.join(", "));
+    }
+    let wanted = |r: &str| a.rows.iter().any(|x| x == r);
+    if wanted("base") {
+        let base = llm(AdapterChoice::None, "base")?;
+        let (ans, secs) = llm_answers(&base, &chosen, PromptStyle::ChainOfCode)?;
+        rows.push(score(
+            "base SmolLM2-135M, chain-of-code prompt",
+            &chosen,
+            &ans,
+            secs,
+            &engine.verifier,
+            engine.cost.as_ref(),
+        )?);
+    }
     if Path::new(&a.finetuned).is_file() {
         let tuned = llm(AdapterChoice::Path(a.finetuned.clone()), "tuned")?;
-        for (style, label) in [
-            (PromptStyle::Direct, "fine-tuned, direct"),
-            (PromptStyle::ChainOfThought, "fine-tuned, chain-of-thought"),
-            (PromptStyle::ChainOfCode, "fine-tuned, chain-of-code"),
+        for (row, style, label) in [
+            ("direct", PromptStyle::Direct, "fine-tuned, direct"),
+            (
+                "cot",
+                PromptStyle::ChainOfThought,
+                "fine-tuned, chain-of-thought",
+            ),
+            (
+                "coc-unaided",
+                PromptStyle::ChainOfCodeUnaided,
+                "fine-tuned, chain-of-code (model writes every trace line)",
+            ),
+            (
+                "coc",
+                PromptStyle::ChainOfCode,
+                "fine-tuned, chain-of-code (code lines from the semantics)",
+            ),
         ] {
+            if !wanted(row) {
+                continue;
+            }
             let (ans, secs) = llm_answers(&tuned, &chosen, style)?;
             rows.push(score(
                 label,

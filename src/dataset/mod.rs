@@ -73,7 +73,9 @@ pub fn answer(ex: &Example, style: PromptStyle) -> String {
     let rewrite = rewrite_section(&ex.target);
     match style {
         PromptStyle::Direct => rewrite,
-        PromptStyle::ChainOfCode => format!("{}{rewrite}", ex.trace),
+        PromptStyle::ChainOfCode | PromptStyle::ChainOfCodeUnaided => {
+            format!("{}{rewrite}", ex.trace)
+        }
         PromptStyle::ChainOfThought => {
             let live: Vec<&str> = ex
                 .trace

@@ -57,6 +57,11 @@ pub struct GenJob {
     pub queries: Vec<String>,
     /// Answer grammar per query (see `prompt::grammar_for`).
     pub grammars: Vec<String>,
+    /// Start of the answer per query, written by the proposer (see
+    /// `PromptTemplate::prefill_for`; empty for none). It is part of the
+    /// prompt and of the returned answer text; the model decodes from the
+    /// template's `decode_root`.
+    pub prefills: Vec<String>,
     pub samples: u32,
     pub temperature: f32,
     /// Seed per query (sample `j` uses `seed + j`).
@@ -300,8 +305,11 @@ impl<'m> WorkerState<'m> {
             .context("the model file has no chat template")?;
         // Fail now, not on the first job, if the template or grammar is unusable.
         for style in PromptStyle::ALL {
-            LlamaSampler::grammar(model, ANSWER_GRAMMAR, &style.template().grammar_root)
-                .map_err(|e| anyhow!("prompts/answer.gbnf root {style}: {e}"))?;
+            let t = style.template();
+            for root in [&t.grammar_root, &t.decode_root] {
+                LlamaSampler::grammar(model, ANSWER_GRAMMAR, root)
+                    .map_err(|e| anyhow!("prompts/answer.gbnf root {root} ({style}): {e}"))?;
+            }
         }
         Ok(WorkerState {
             model,
@@ -313,16 +321,20 @@ impl<'m> WorkerState<'m> {
         })
     }
 
-    fn render(&self, t: &PromptTemplate, query: &str) -> Result<Vec<LlamaToken>> {
+    /// The prompt's tokens: fixed messages, the query, and the start of the
+    /// assistant's turn (`prefill` appended to the rendered text, so it is
+    /// tokenized as the training answers were).
+    fn render(&self, t: &PromptTemplate, query: &str, prefill: &str) -> Result<Vec<LlamaToken>> {
         let mut msgs = Vec::with_capacity(t.messages.len() + 1);
         for (role, text) in &t.messages {
             msgs.push(LlamaChatMessage::new(role.as_str().into(), text.clone())?);
         }
         msgs.push(LlamaChatMessage::new("user".into(), query.to_string())?);
-        let text = self
+        let mut text = self
             .model
             .apply_chat_template(&self.chat, &msgs, true)
             .context("applying the model's chat template")?;
+        text.push_str(prefill);
         Ok(self.model.vocab().tokenize(text.as_bytes(), true, true))
     }
 
@@ -334,8 +346,8 @@ impl<'m> WorkerState<'m> {
         }
         self.ctx.clear_kv_cache();
         self.prefix = None;
-        let a = self.render(t, "block:\nnop\nlive-out: x0")?;
-        let b = self.render(t, "Q")?;
+        let a = self.render(t, "block:\nnop\nlive-out: x0", "")?;
+        let b = self.render(t, "Q", "")?;
         let n = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
         let prefix = a[..n].to_vec();
         if prefix.len() + 16 >= self.seq_ctx as usize {
@@ -370,7 +382,8 @@ impl<'m> WorkerState<'m> {
         let mut out = vec![Vec::new(); job.queries.len()];
         let mut pending: std::collections::VecDeque<Pending> = Default::default();
         for (i, q) in job.queries.iter().enumerate() {
-            let toks = self.render(&template, q)?;
+            let prefill = job.prefills.get(i).map_or("", String::as_str);
+            let toks = self.render(&template, q, prefill)?;
             let prefix = self.prefix.as_ref().map_or(&[][..], |(_, p)| &p[..]);
             let shares = toks.len() > prefix.len() && toks[..prefix.len()] == prefix[..];
             let (suffix, start) = if shares {
@@ -414,7 +427,7 @@ impl<'m> WorkerState<'m> {
         out: &mut [Vec<RawAnswer>],
         stats: &mut JobStats,
     ) -> Result<()> {
-        let root = job.style.template().grammar_root;
+        let root = job.style.template().decode_root;
         let n_slots = (self.max_parallel / samples).max(1);
         let most_tokens = pending.iter().map(|p| p.suffix.len()).max().unwrap_or(0);
         let mut batch = LlamaBatch::new(n_slots * samples * (most_tokens + 1), 1);
@@ -519,7 +532,10 @@ impl<'m> WorkerState<'m> {
                         ready: false,
                         chain,
                         grammar,
-                        bytes: Vec::new(),
+                        bytes: job
+                            .prefills
+                            .get(p.query)
+                            .map_or_else(Vec::new, |t| t.as_bytes().to_vec()),
                         answer: RawAnswer::default(),
                         done: false,
                     });

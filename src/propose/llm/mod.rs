@@ -276,6 +276,10 @@ impl LlmProposer {
                     .map(|&i| style.template().query_for(&windows[i]))
                     .collect(),
                 grammars: misses.iter().map(|&i| grammar_for(&windows[i])).collect(),
+                prefills: misses
+                    .iter()
+                    .map(|&i| style.template().prefill_for(&windows[i]))
+                    .collect(),
                 samples: self.samples(),
                 temperature: self.cfg.temperature,
                 seeds: misses

@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 const CHAIN_OF_CODE: &str = include_str!("../../../prompts/chain-of-code.txt");
+const CHAIN_OF_CODE_UNAIDED: &str = include_str!("../../../prompts/chain-of-code-unaided.txt");
 const DIRECT: &str = include_str!("../../../prompts/direct.txt");
 const CHAIN_OF_THOUGHT: &str = include_str!("../../../prompts/chain-of-thought.txt");
 /// The answer grammar shared by all styles (one root rule per style).
@@ -19,17 +20,30 @@ pub const ANSWER_GRAMMAR: &str = include_str!("../../../prompts/answer.gbnf");
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PromptStyle {
-    /// Register transfers per instruction, live-out values, then the rewrite.
+    /// Register transfers per instruction (written by the project's
+    /// semantics), live-out values, then the rewrite.
     #[default]
     ChainOfCode,
     /// The rewrite only.
     Direct,
     /// Short prose reasoning, then the rewrite.
     ChainOfThought,
+    /// Chain-of-code with every trace line written by the model: the
+    /// comparison that shows what the semantics' `code:` lines are worth.
+    ChainOfCodeUnaided,
 }
 
 impl PromptStyle {
-    pub const ALL: [PromptStyle; 3] = [
+    pub const ALL: [PromptStyle; 4] = [
+        PromptStyle::ChainOfCode,
+        PromptStyle::Direct,
+        PromptStyle::ChainOfThought,
+        PromptStyle::ChainOfCodeUnaided,
+    ];
+
+    /// The styles with their own training answers (both chain-of-code
+    /// styles learn from the same full traces).
+    pub const TRAINED: [PromptStyle; 3] = [
         PromptStyle::ChainOfCode,
         PromptStyle::Direct,
         PromptStyle::ChainOfThought,
@@ -40,6 +54,7 @@ impl PromptStyle {
             PromptStyle::ChainOfCode => "chain-of-code",
             PromptStyle::Direct => "direct",
             PromptStyle::ChainOfThought => "chain-of-thought",
+            PromptStyle::ChainOfCodeUnaided => "chain-of-code-unaided",
         }
     }
 
@@ -48,6 +63,7 @@ impl PromptStyle {
             PromptStyle::ChainOfCode => CHAIN_OF_CODE,
             PromptStyle::Direct => DIRECT,
             PromptStyle::ChainOfThought => CHAIN_OF_THOUGHT,
+            PromptStyle::ChainOfCodeUnaided => CHAIN_OF_CODE_UNAIDED,
         }
     }
 
@@ -71,9 +87,19 @@ impl FromStr for PromptStyle {
             .into_iter()
             .find(|p| p.name() == s)
             .ok_or_else(|| {
-                format!("unknown prompt style `{s}` (chain-of-code, direct, chain-of-thought)")
+                let names: Vec<&str> = PromptStyle::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown prompt style `{s}` ({})", names.join(", "))
             })
     }
+}
+
+/// The start of the answer that the proposer writes itself before the model
+/// goes on (`prefill:` in a template).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefill {
+    /// `code:` and one register-transfer line per instruction, from the
+    /// project's semantics (`semantics::transfer::code_line`), then `live:`.
+    Code,
 }
 
 /// Chat role of a template message.
@@ -99,7 +125,13 @@ impl Role {
 #[derive(Clone, Debug)]
 pub struct PromptTemplate {
     pub version: String,
+    /// Root rule of a whole answer (`answer.gbnf`).
     pub grammar_root: String,
+    /// What the proposer writes at the start of the answer, if anything.
+    pub prefill: Option<Prefill>,
+    /// Root rule the model decodes from: after the prefill where there is
+    /// one, else `grammar_root`.
+    pub decode_root: String,
     /// Sent before every query.
     pub messages: Vec<(Role, String)>,
     /// `=== example-user` / `=== example-assistant` pairs: documentation of
@@ -116,6 +148,8 @@ impl PromptTemplate {
     pub fn parse(src: &str) -> Result<PromptTemplate> {
         let mut version = None;
         let mut grammar_root = None;
+        let mut prefill = None;
+        let mut decode_root = None;
         let mut sections: Vec<(String, Vec<&str>)> = Vec::new();
         for (n, line) in src.lines().enumerate() {
             if let Some(name) = line.strip_prefix("=== ") {
@@ -127,6 +161,13 @@ impl PromptTemplate {
                 version = Some(v.trim().to_string());
             } else if let Some(v) = line.strip_prefix("grammar-root:") {
                 grammar_root = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("decode-root:") {
+                decode_root = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("prefill:") {
+                prefill = match v.trim() {
+                    "code" => Some(Prefill::Code),
+                    other => bail!("line {}: unknown prefill `{other}` (code)", n + 1),
+                };
             } else {
                 bail!(
                     "line {}: unexpected `{line}` before the first section",
@@ -173,9 +214,15 @@ impl PromptTemplate {
         if !query.contains("{block}") || !query.contains("{live_out}") {
             bail!("the query must contain {{block}} and {{live_out}}");
         }
+        let grammar_root: String = grammar_root.context("no `grammar-root:` line")?;
+        if prefill.is_some() != decode_root.is_some() {
+            bail!("`prefill:` and `decode-root:` go together");
+        }
         Ok(PromptTemplate {
             version: version.context("no `version:` line")?,
-            grammar_root: grammar_root.context("no `grammar-root:` line")?,
+            decode_root: decode_root.unwrap_or_else(|| grammar_root.clone()),
+            grammar_root,
+            prefill,
             messages,
             examples,
             query,
@@ -187,6 +234,23 @@ impl PromptTemplate {
         self.query
             .replace("{block}", &window.text())
             .replace("{live_out}", &window.live_out.to_string())
+    }
+
+    /// The start of the answer the proposer writes for this window (empty
+    /// without `prefill:`); the model's tokens follow it.
+    pub fn prefill_for(&self, window: &Window) -> String {
+        match self.prefill {
+            None => String::new(),
+            Some(Prefill::Code) => {
+                let mut s = String::from("code:\n");
+                for insn in &window.insns {
+                    s.push_str(&crate::semantics::transfer::code_line(insn));
+                    s.push('\n');
+                }
+                s.push_str("live:\n");
+                s
+            }
+        }
     }
 
     /// Answers of the few-shot turns and worked examples, for tests of the
@@ -297,12 +361,42 @@ mod tests {
         for s in PromptStyle::ALL {
             let t = s.template();
             assert!(!t.version.is_empty());
-            assert_eq!(t.grammar_root, s.name());
             assert_eq!(t.messages[0].0, Role::System);
             assert!(t.example_answers().count() >= 3);
-            assert!(ANSWER_GRAMMAR.contains(&format!("\n{} ", t.grammar_root)));
+            for root in [&t.grammar_root, &t.decode_root] {
+                assert!(ANSWER_GRAMMAR.contains(&format!("\n{root} ")), "{root}");
+            }
         }
-        assert_eq!(grammar_version(), "answer-grammar-3");
+        // Both chain-of-code styles ask the same question of the same adapter.
+        let (aided, unaided) = (
+            PromptStyle::ChainOfCode.template(),
+            PromptStyle::ChainOfCodeUnaided.template(),
+        );
+        assert_eq!(aided.messages, unaided.messages);
+        assert_eq!(aided.grammar_root, unaided.grammar_root);
+        assert_ne!(aided.version, unaided.version);
+        assert_eq!(grammar_version(), "answer-grammar-4");
+    }
+
+    #[test]
+    fn chain_of_code_prefill_is_the_semantics_trace() {
+        let w = Window {
+            insns: vec![
+                Insn::parse_plain("str w0, [sp, #12]").unwrap(),
+                Insn::parse_plain("ldr w0, [sp, #12]").unwrap(),
+            ],
+            live_out: LocSet::parse_list("x0,sp,mem").unwrap(),
+        };
+        let aided = PromptStyle::ChainOfCode.template();
+        assert_eq!(aided.prefill, Some(Prefill::Code));
+        let p = aided.prefill_for(&w);
+        assert!(p.starts_with("code:\n") && p.ends_with("\nlive:\n"), "{p}");
+        assert_eq!(p.lines().count(), 2 + w.insns.len());
+        // The prefill is the start of the trace the training answers carry.
+        let full = crate::semantics::transfer::chain_of_code(&w.insns, w.live_out);
+        assert!(full.starts_with(&p), "{full}");
+        assert_eq!(PromptStyle::Direct.template().prefill_for(&w), "");
+        assert_eq!(PromptStyle::ChainOfCodeUnaided.template().prefill_for(&w), "");
     }
 
     #[test]
@@ -365,6 +459,10 @@ mod tests {
     #[test]
     fn malformed_templates_are_rejected() {
         assert!(PromptTemplate::parse("version: a\n=== system\nx\n").is_err());
+        assert!(PromptTemplate::parse(
+            "version: a\ngrammar-root: r\nprefill: code\n=== query\n{block} {live_out}"
+        )
+        .is_err());
         assert!(PromptTemplate::parse("oops\n=== query\n{block}{live_out}").is_err());
         assert!(
             PromptTemplate::parse("version: a\ngrammar-root: r\n=== query\n{block}\n").is_err()
