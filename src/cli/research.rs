@@ -212,7 +212,11 @@ pub struct EvalArgs {
     pub answers: Option<PathBuf>,
     /// Only these model rows (comma-separated): base, direct, cot, coc,
     /// coc-unaided. The rule proposer's row is always there.
-    #[arg(long, value_delimiter = ',', default_value = "base,direct,cot,coc-unaided,coc")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "base,direct,cot,coc-unaided,coc"
+    )]
     pub rows: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,

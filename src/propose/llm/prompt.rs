@@ -396,7 +396,10 @@ mod tests {
         let full = crate::semantics::transfer::chain_of_code(&w.insns, w.live_out);
         assert!(full.starts_with(&p), "{full}");
         assert_eq!(PromptStyle::Direct.template().prefill_for(&w), "");
-        assert_eq!(PromptStyle::ChainOfCodeUnaided.template().prefill_for(&w), "");
+        assert_eq!(
+            PromptStyle::ChainOfCodeUnaided.template().prefill_for(&w),
+            ""
+        );
     }
 
     #[test]
