@@ -362,56 +362,63 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
         bail!("unknown row `{r}` for --rows ({})", ROWS.join(", "));
     }
     let wanted = |r: &str| a.rows.iter().any(|x| x == r);
-    if wanted("base") {
-        let base = llm(AdapterChoice::None, "base")?;
-        let (ans, secs) = llm_answers(&base, &chosen, PromptStyle::ChainOfCode)?;
-        rows.push(score(
+    let have_tuned = Path::new(&a.finetuned).is_file();
+    if !have_tuned {
+        eprintln!(
+            "peephole eval: no fine-tuned adapter at {}; its rows are skipped",
+            a.finetuned.display()
+        );
+    }
+    // (row key, fine-tuned?, style, label), in table order.
+    let specs = [
+        (
+            "base",
+            false,
+            PromptStyle::ChainOfCode,
             "base SmolLM2-135M, chain-of-code prompt",
+        ),
+        ("direct", true, PromptStyle::Direct, "fine-tuned, direct"),
+        (
+            "cot",
+            true,
+            PromptStyle::ChainOfThought,
+            "fine-tuned, chain-of-thought",
+        ),
+        (
+            "coc-unaided",
+            true,
+            PromptStyle::ChainOfCodeUnaided,
+            "fine-tuned, chain-of-code (model writes every trace line)",
+        ),
+        (
+            "coc",
+            true,
+            PromptStyle::ChainOfCode,
+            "fine-tuned, chain-of-code (code lines from the semantics)",
+        ),
+    ];
+    let mut proposers: [Option<LlmProposer>; 2] = [None, None];
+    for (row, tuned, style, label) in specs {
+        if !wanted(row) || (tuned && !have_tuned) {
+            continue;
+        }
+        let p = match &mut proposers[tuned as usize] {
+            Some(p) => p,
+            slot => slot.insert(if tuned {
+                llm(AdapterChoice::Path(a.finetuned.clone()), "tuned")?
+            } else {
+                llm(AdapterChoice::None, "base")?
+            }),
+        };
+        let (ans, secs) = llm_answers(p, &chosen, style)?;
+        rows.push(score(
+            label,
             &chosen,
             &ans,
             secs,
             &engine.verifier,
             engine.cost.as_ref(),
         )?);
-    }
-    if Path::new(&a.finetuned).is_file() {
-        let tuned = llm(AdapterChoice::Path(a.finetuned.clone()), "tuned")?;
-        for (row, style, label) in [
-            ("direct", PromptStyle::Direct, "fine-tuned, direct"),
-            (
-                "cot",
-                PromptStyle::ChainOfThought,
-                "fine-tuned, chain-of-thought",
-            ),
-            (
-                "coc-unaided",
-                PromptStyle::ChainOfCodeUnaided,
-                "fine-tuned, chain-of-code (model writes every trace line)",
-            ),
-            (
-                "coc",
-                PromptStyle::ChainOfCode,
-                "fine-tuned, chain-of-code (code lines from the semantics)",
-            ),
-        ] {
-            if !wanted(row) {
-                continue;
-            }
-            let (ans, secs) = llm_answers(&tuned, &chosen, style)?;
-            rows.push(score(
-                label,
-                &chosen,
-                &ans,
-                secs,
-                &engine.verifier,
-                engine.cost.as_ref(),
-            )?);
-        }
-    } else {
-        eprintln!(
-            "peephole eval: no fine-tuned adapter at {}; its rows are skipped",
-            a.finetuned.display()
-        );
     }
     finish_table(a, &engine, &chosen, rows)
 }
