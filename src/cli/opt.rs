@@ -43,7 +43,7 @@ pub struct EngineArgs {
     #[arg(long, default_value = "default")]
     pub adapter: String,
     /// Prompt style of the LLM: chain-of-code, direct or chain-of-thought.
-    #[arg(long, default_value = "chain-of-code", value_parser = parse_style)]
+    #[arg(long, default_value = "chain-of-code")]
     pub prompt: PromptStyle,
     /// LLM answers per window (with --temperature > 0).
     #[arg(short = 'k', long = "samples", default_value_t = 1)]
@@ -60,10 +60,6 @@ pub struct EngineArgs {
     /// Do not read or write the on-disk result cache.
     #[arg(long)]
     pub no_cache: bool,
-}
-
-fn parse_style(s: &str) -> Result<PromptStyle, String> {
-    s.parse()
 }
 
 #[derive(clap::Args, Debug)]

@@ -357,18 +357,6 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             crate::cache::Cache::at(dir),
         )
     };
-    const ROWS: [&str; 5] = ["base", "direct", "cot", "coc-unaided", "coc"];
-    if let Some(r) = a.rows.iter().find(|r| !ROWS.contains(&r.as_str())) {
-        bail!("unknown row `{r}` for --rows ({})", ROWS.join(", "));
-    }
-    let wanted = |r: &str| a.rows.iter().any(|x| x == r);
-    let have_tuned = Path::new(&a.finetuned).is_file();
-    if !have_tuned {
-        eprintln!(
-            "peephole eval: no fine-tuned adapter at {}; its rows are skipped",
-            a.finetuned.display()
-        );
-    }
     // (row key, fine-tuned?, style, label), in table order.
     let specs = [
         (
@@ -397,6 +385,18 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             "fine-tuned, chain-of-code (code lines from the semantics)",
         ),
     ];
+    let keys: Vec<&str> = specs.iter().map(|s| s.0).collect();
+    if let Some(r) = a.rows.iter().find(|r| !keys.contains(&r.as_str())) {
+        bail!("unknown row `{r}` for --rows ({})", keys.join(", "));
+    }
+    let wanted = |r: &str| a.rows.iter().any(|x| x == r);
+    let have_tuned = Path::new(&a.finetuned).is_file();
+    if !have_tuned {
+        eprintln!(
+            "peephole eval: no fine-tuned adapter at {}; its rows are skipped",
+            a.finetuned.display()
+        );
+    }
     let mut proposers: [Option<LlmProposer>; 2] = [None, None];
     for (row, tuned, style, label) in specs {
         if !wanted(row) || (tuned && !have_tuned) {

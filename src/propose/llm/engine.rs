@@ -194,10 +194,10 @@ pub fn grammar_check(
     let model = LlamaModel::load_from_file(backend()?, model, &params)
         .with_context(|| format!("loading the vocabulary of {}", model.display()))?;
     let vocab = model.vocab();
-    let root = style.template().grammar_root;
+    let root = &style.template().grammar_root;
     let mut out = Vec::new();
     for text in answers {
-        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, &root)
+        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, root)
             .map_err(|e| anyhow!("answer grammar: {e}"))?;
         let mut verdict = Ok(());
         for tok in vocab.tokenize(text.as_bytes(), false, false) {
@@ -374,7 +374,7 @@ impl<'m> WorkerState<'m> {
         let start = Instant::now();
         let template = job.style.template();
         let mut stats = JobStats {
-            prompt_tokens: self.ensure_prefix(job.style, &template)?,
+            prompt_tokens: self.ensure_prefix(job.style, template)?,
             ..JobStats::default()
         };
         let prefix_len = self.prefix.as_ref().map_or(0, |(_, p)| p.len());
@@ -383,7 +383,7 @@ impl<'m> WorkerState<'m> {
         let mut pending: std::collections::VecDeque<Pending> = Default::default();
         for (i, q) in job.queries.iter().enumerate() {
             let prefill = job.prefills.get(i).map_or("", String::as_str);
-            let toks = self.render(&template, q, prefill)?;
+            let toks = self.render(template, q, prefill)?;
             let prefix = self.prefix.as_ref().map_or(&[][..], |(_, p)| &p[..]);
             let shares = toks.len() > prefix.len() && toks[..prefix.len()] == prefix[..];
             let (suffix, start) = if shares {
@@ -427,7 +427,7 @@ impl<'m> WorkerState<'m> {
         out: &mut [Vec<RawAnswer>],
         stats: &mut JobStats,
     ) -> Result<()> {
-        let root = job.style.template().decode_root;
+        let root = &job.style.template().decode_root;
         let n_slots = (self.max_parallel / samples).max(1);
         let most_tokens = pending.iter().map(|p| p.suffix.len()).max().unwrap_or(0);
         let mut batch = LlamaBatch::new(n_slots * samples * (most_tokens + 1), 1);
@@ -521,7 +521,7 @@ impl<'m> WorkerState<'m> {
                         .grammars
                         .get(p.query)
                         .map_or(ANSWER_GRAMMAR, String::as_str);
-                    let grammar = LlamaSampler::grammar(self.model, text, &root)
+                    let grammar = LlamaSampler::grammar(self.model, text, root)
                         .map_err(|e| anyhow!("answer grammar: {e}"))?;
                     seqs.push(Seq {
                         id,

@@ -269,16 +269,17 @@ impl LlmProposer {
         }
         let mut job_stats = engine::JobStats::default();
         if !misses.is_empty() {
+            let template = style.template();
             let job = GenJob {
                 style,
                 queries: misses
                     .iter()
-                    .map(|&i| style.template().query_for(&windows[i]))
+                    .map(|&i| template.query_for(&windows[i]))
                     .collect(),
                 grammars: misses.iter().map(|&i| grammar_for(&windows[i])).collect(),
                 prefills: misses
                     .iter()
-                    .map(|&i| style.template().prefill_for(&windows[i]))
+                    .map(|&i| template.prefill_for(&windows[i]))
                     .collect(),
                 samples: self.samples(),
                 temperature: self.cfg.temperature,

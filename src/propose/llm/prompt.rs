@@ -67,10 +67,19 @@ impl PromptStyle {
         }
     }
 
-    /// The parsed template of this style.
-    pub fn template(self) -> PromptTemplate {
-        PromptTemplate::parse(self.source())
-            .unwrap_or_else(|e| panic!("prompts/{}.txt is malformed: {e:#}", self.name()))
+    /// The parsed template of this style, parsed once per process: cache
+    /// keys, queries and prefills ask for it for every window.
+    pub fn template(self) -> &'static PromptTemplate {
+        static PARSED: [std::sync::OnceLock<PromptTemplate>; 4] =
+            [const { std::sync::OnceLock::new() }; 4];
+        let i = PromptStyle::ALL
+            .iter()
+            .position(|&p| p == self)
+            .expect("every style is in ALL");
+        PARSED[i].get_or_init(|| {
+            PromptTemplate::parse(self.source())
+                .unwrap_or_else(|e| panic!("prompts/{}.txt is malformed: {e:#}", self.name()))
+        })
     }
 }
 
@@ -378,15 +387,20 @@ mod tests {
         assert_eq!(grammar_version(), "answer-grammar-4");
     }
 
+    /// A window of these instructions with this live-out set.
+    fn window(insns: &[&str], live_out: &str) -> Window {
+        Window {
+            insns: insns
+                .iter()
+                .map(|l| Insn::parse_plain(l).unwrap())
+                .collect(),
+            live_out: LocSet::parse_list(live_out).unwrap(),
+        }
+    }
+
     #[test]
     fn chain_of_code_prefill_is_the_semantics_trace() {
-        let w = Window {
-            insns: vec![
-                Insn::parse_plain("str w0, [sp, #12]").unwrap(),
-                Insn::parse_plain("ldr w0, [sp, #12]").unwrap(),
-            ],
-            live_out: LocSet::parse_list("x0,sp,mem").unwrap(),
-        };
+        let w = window(&["str w0, [sp, #12]", "ldr w0, [sp, #12]"], "x0,sp,mem");
         let aided = PromptStyle::ChainOfCode.template();
         assert_eq!(aided.prefill, Some(Prefill::Code));
         let p = aided.prefill_for(&w);
@@ -404,23 +418,14 @@ mod tests {
 
     #[test]
     fn query_substitutes_window() {
-        let w = Window {
-            insns: vec![Insn::parse_plain("mov x1, x0").unwrap()],
-            live_out: LocSet::parse_list("x1,sp").unwrap(),
-        };
+        let w = window(&["mov x1, x0"], "x1,sp");
         let q = PromptStyle::Direct.template().query_for(&w);
         assert_eq!(q, "block:\nmov x1, x0\nlive-out: x1,sp");
     }
 
     #[test]
     fn grammar_is_narrowed_to_the_window() {
-        let w = Window {
-            insns: vec![
-                Insn::parse_plain("mov x1, x0").unwrap(),
-                Insn::parse_plain("mov x2, x1").unwrap(),
-            ],
-            live_out: LocSet::parse_list("x1,x2,sp").unwrap(),
-        };
+        let w = window(&["mov x1, x0", "mov x2, x1"], "x1,x2,sp");
         let g = grammar_for(&w);
         assert!(g.contains("\ncode-lines ::= code-line{2}\n"), "{g}");
         assert!(g.contains("\nlive-lines ::= live-line{1,3}\n"));
@@ -434,17 +439,14 @@ mod tests {
 
     #[test]
     fn grammar_admits_exactly_the_windows_symbols() {
-        let w = Window {
-            insns: [
+        let w = window(
+            &[
                 "adrp x0, lcg_state",
                 "add x0, x0, :lo12:lcg_state",
                 "ldr w1, [x2, #:lo12:seed]",
-            ]
-            .iter()
-            .map(|l| Insn::parse_plain(l).unwrap())
-            .collect(),
-            live_out: LocSet::parse_list("x0,x1,sp").unwrap(),
-        };
+            ],
+            "x0,x1,sp",
+        );
         let g = grammar_for(&w);
         let sym = g.lines().find(|l| l.starts_with("sym ::=")).expect(&g);
         assert_eq!(
