@@ -148,7 +148,11 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
         ex_lines.push_str(&serde_json::to_string(e)?);
         ex_lines.push('\n');
         for style in PromptStyle::TRAINED {
-            let line = serde_json::json!({"split": e.split, "style": style.name(), "subset": e.subset, "messages": messages(e, style)});
+            // `prefill`: the start of the answer the proposer writes itself
+            // at inference (the chain-of-code trace): training puts it in the
+            // prompt, so the loss is on what the model writes.
+            let prefill = style.template().prefill_for(&e.window());
+            let line = serde_json::json!({"split": e.split, "style": style.name(), "subset": e.subset, "messages": messages(e, style), "prefill": prefill});
             train_lines.push_str(&serde_json::to_string(&line)?);
             train_lines.push('\n');
         }
@@ -210,6 +214,11 @@ pub struct EvalArgs {
     /// `completion` and `seconds`.
     #[arg(long)]
     pub answers: Option<PathBuf>,
+    /// Write every row's answer to every example, with its outcome
+    /// (improved, equivalent, no change, malformed or the rejection cause),
+    /// as JSONL here: for error analysis.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
     /// Only these model rows (comma-separated): base, direct, cot, coc,
     /// coc-unaided. The rule proposer's row is always there.
     #[arg(
@@ -233,15 +242,15 @@ fn llm_answers(
     let secs = t.elapsed().as_secs_f64();
     let answers = gens
         .into_iter()
-        .map(|g| Answer {
-            rewrite: g
-                .into_iter()
-                .next()
-                .and_then(|g| g.suggestion)
-                .map(|s| match s {
+        .map(|g| {
+            let first = g.into_iter().next();
+            Answer {
+                raw: first.as_ref().map(|g| g.raw.clone()).unwrap_or_default(),
+                rewrite: first.and_then(|g| g.suggestion).map(|s| match s {
                     Suggestion::NoChange => None,
                     Suggestion::Replace(insns) => Some(insns),
                 }),
+            }
         })
         .collect();
     Ok((answers, secs))
@@ -324,6 +333,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
                 .map(|e| {
                     let c = &by_id[&index[&(*e as *const Example)].to_string()];
                     Answer {
+                        raw: c.clone(),
                         rewrite: crate::propose::llm::parse_answer(c).ok().map(|p| {
                             match p.suggestion {
                                 Suggestion::NoChange => None,
@@ -346,15 +356,26 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
         }
         return finish_table(a, &engine, &chosen, rows);
     }
-    let llm = |adapter: AdapterChoice, cache_tag: &str| -> Result<LlmProposer> {
-        let dir = std::env::temp_dir().join(format!("peephole-eval-{cache_tag}"));
+    // The answers' cache: the user's, as `opt` uses it; with `--no-cache` a
+    // fresh directory that lives as long as this run, so that every row's
+    // time is its own decoding (a fixed temp dir served the second run's
+    // answers from the first).
+    let fresh = tempfile::tempdir()?;
+    let cache = || -> Result<crate::cache::Cache> {
+        if a.engine.no_cache {
+            Ok(crate::cache::Cache::at(fresh.path()))
+        } else {
+            crate::cache::Cache::open_default()
+        }
+    };
+    let llm = |adapter: AdapterChoice| -> Result<LlmProposer> {
         LlmProposer::with_cache(
             LlmConfig {
                 adapter,
                 model: a.engine.model.clone(),
                 ..LlmConfig::default()
             },
-            crate::cache::Cache::at(dir),
+            cache()?,
         )
     };
     // (row key, fine-tuned?, style, label), in table order.
@@ -405,9 +426,9 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
         let p = match &mut proposers[tuned as usize] {
             Some(p) => p,
             slot => slot.insert(if tuned {
-                llm(AdapterChoice::Path(a.finetuned.clone()), "tuned")?
+                llm(AdapterChoice::Path(a.finetuned.clone()))?
             } else {
-                llm(AdapterChoice::None, "base")?
+                llm(AdapterChoice::None)?
             }),
         };
         let (ans, secs) = llm_answers(p, &chosen, style)?;
@@ -444,6 +465,12 @@ fn finish_table(
     print!("{md}");
     if let Some(t) = &a.table {
         write_atomic(t, md.as_bytes())?;
+    }
+    if let Some(d) = &a.dump {
+        write_atomic(
+            d,
+            crate::dataset::eval::dump_jsonl(&rows, chosen).as_bytes(),
+        )?;
     }
     Ok(0)
 }

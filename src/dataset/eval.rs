@@ -17,6 +17,9 @@ use std::time::Instant;
 pub struct Answer {
     /// `None`: no parsable answer (malformed).
     pub rewrite: Option<Option<Vec<Insn>>>,
+    /// The model's answer as decoded (empty for the rule proposer), kept for
+    /// `eval --dump`.
+    pub raw: String,
 }
 
 /// A row of the table.
@@ -35,6 +38,12 @@ pub struct Row {
     /// Estimated cycles saved by a verified improving rewrite, per example
     /// (0 where none): to count the examples where one proposer beats another.
     pub saved_each: Vec<f64>,
+    /// What became of each example's answer: `no change`, `equivalent`,
+    /// `improved`, `malformed` or the rejection cause (`classify`).
+    pub outcome_each: Vec<&'static str>,
+    /// Each example's answer: the model's text, or the rule proposer's rewrite.
+    #[serde(skip)]
+    pub answer_each: Vec<String>,
 }
 
 fn tokens(lines: &[String]) -> Vec<String> {
@@ -127,6 +136,16 @@ pub fn score(
         name: name.into(),
         examples: examples.len(),
         saved_each: vec![0.0; examples.len()],
+        outcome_each: vec!["malformed"; examples.len()],
+        answer_each: answers
+            .iter()
+            .map(|a| match (&a.rewrite, a.raw.is_empty()) {
+                (_, false) => a.raw.clone(),
+                (Some(Some(insns)), true) => insns.iter().map(|i| format!("{i}\n")).collect(),
+                (Some(None), true) => "no change\n".into(),
+                (None, true) => String::new(),
+            })
+            .collect(),
         ..Row::default()
     };
     let mut bleu_pairs = Vec::new();
@@ -159,7 +178,10 @@ pub fn score(
                         job_of.push(k);
                         jobs.push((k, insns.clone()));
                     }
-                    None => io += 1, // "no change" is trivially equivalent
+                    None => {
+                        io += 1; // "no change" is trivially equivalent
+                        row.outcome_each[k] = "no change";
+                    }
                 }
             }
         }
@@ -178,6 +200,7 @@ pub fn score(
     for (((k, cand), v), c) in jobs.iter().zip(&verdicts).zip(costs) {
         if v.is_equivalent() {
             io += 1;
+            row.outcome_each[*k] = "equivalent";
             if let Ok(c) = c {
                 if c.cycles < examples[*k].cycles_before - 1e-9
                     || ((c.cycles - examples[*k].cycles_before).abs() < 1e-9
@@ -186,12 +209,13 @@ pub fn score(
                     improved += 1;
                     saved += examples[*k].cycles_before - c.cycles;
                     row.saved_each[*k] = examples[*k].cycles_before - c.cycles;
+                    row.outcome_each[*k] = "improved";
                 }
             }
         } else {
-            *row.rejected
-                .entry(classify(v, &windows[*k].insns, cand).to_string())
-                .or_default() += 1;
+            let cause = classify(v, &windows[*k].insns, cand);
+            row.outcome_each[*k] = cause;
+            *row.rejected.entry(cause.to_string()).or_default() += 1;
         }
     }
     let malformed = answers.iter().filter(|a| a.rewrite.is_none()).count();
@@ -219,9 +243,34 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
         .into_iter()
         .map(|c| Answer {
             rewrite: Some(c.into_iter().next().map(|c| c.insns)),
+            raw: String::new(),
         })
         .collect();
     (answers, secs)
+}
+
+/// Every row's answer to every example with its outcome, one JSON object
+/// per line (for `eval --dump`).
+pub fn dump_jsonl(rows: &[Row], examples: &[&Example]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        for (k, e) in examples.iter().enumerate() {
+            let line = serde_json::json!({
+                "row": row.name,
+                "subset": e.subset,
+                "program": e.program,
+                "window": e.window,
+                "live_out": e.live_out,
+                "target": e.target,
+                "answer": row.answer_each.get(k),
+                "outcome": row.outcome_each.get(k),
+                "cycles_saved": row.saved_each.get(k),
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Examples where `row` found a verified improvement that saves more

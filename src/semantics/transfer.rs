@@ -225,7 +225,17 @@ pub fn statements(insn: &Insn) -> Vec<String> {
             let e = effects(insn);
             let dest_written = ops.first().and_then(|x| x.reg()).is_some()
                 && !e.writes.minus(LocSet::single(Loc::Nzcv)).is_empty();
-            let reads_dest = e.reads.intersect(e.writes).iter().any(|l| l != Loc::Nzcv);
+            // The destination is an argument only where the instruction
+            // reads it without naming it as a source (`movk`, `bfi`, vector
+            // accumulates): `umulh x0, x2, x0` is `umulh(x2, x0)`.
+            let dest_loc = ops.first().and_then(|x| x.reg()).and_then(|r| r.loc());
+            let named_as_source = dest_loc.is_some()
+                && ops
+                    .iter()
+                    .skip(1)
+                    .any(|x| x.reg().and_then(|r| r.loc()) == dest_loc);
+            let reads_dest = dest_loc.is_some_and(|l| e.reads.contains(l))
+                && (!named_as_source || ACCUMULATES.contains(&m));
             let first = if dest_written && !reads_dest { 1 } else { 0 };
             let args: Vec<String> = ops.iter().skip(first).map(val).collect();
             if dest_written {
@@ -238,6 +248,12 @@ pub fn statements(insn: &Insn) -> Vec<String> {
     }
     out
 }
+
+/// Instructions that read their destination as well as their named sources.
+const ACCUMULATES: &[&str] = &[
+    "movk", "bfi", "bfxil", "bfm", "bif", "bit", "bsl", "fmla", "fmls", "mla", "mls", "ins", "sli",
+    "sri", "usra", "ssra", "tbx",
+];
 
 /// The `code:` line of one instruction.
 pub fn code_line(insn: &Insn) -> String {
@@ -435,6 +451,17 @@ mod tests {
     }
     fn w(v: &[&str]) -> Vec<Insn> {
         v.iter().map(|s| Insn::parse_plain(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn destination_is_an_argument_only_when_read_implicitly() {
+        // Named as a source: not repeated (was `umulh(x0, x2, x0)`).
+        assert_eq!(l("umulh x0, x2, x0"), "x0 = umulh(x2, x0)");
+        assert_eq!(l("udiv x9, x9, x10"), "x9 = udiv(x9, x10)");
+        assert_eq!(l("umulh x4, x1, x22"), "x4 = umulh(x1, x22)");
+        // Read without being named: the old value is an argument.
+        assert_eq!(l("movk x0, #4660, lsl #16"), "x0 = movk(x0, 4660, lsl #16)");
+        assert_eq!(l("bfi x0, x1, #3, #4"), "x0 = bfi(x0, x1, 3, 4)");
     }
 
     #[test]

@@ -80,8 +80,12 @@ def render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
-def tokenize_example(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+def tokenize_example(tokenizer, messages: list[dict], prefill: str = "") -> tuple[list[int], list[int]]:
     """Token ids and labels for one conversation; labels are -100 except on assistant turns.
+
+    `prefill` (the record's field, from `peephole dataset`) is the start of the last assistant turn
+    that the proposer writes itself at inference time (the chain-of-code trace from the project's
+    semantics): it is tokenized with the prompt, as llama.cpp sees it, and carries no loss.
 
     The conversation is rendered with the chat template and cut into segments: everything up to and
     including each assistant header ('<|im_start|>assistant\\n') is a prompt segment (no loss), and
@@ -101,6 +105,10 @@ def tokenize_example(tokenizer, messages: list[dict]) -> tuple[list[int], list[i
         if not upto.startswith(prefix) or len(prefix) < done:
             raise ValueError("chat template is not prefix-consistent; cannot mask assistant turns")
         end = len(upto.rstrip("\n"))  # include the end-of-turn token, not the newline after it
+        if prefill and i == len(messages) - 1:
+            if not m["content"].startswith(prefill):
+                raise ValueError("prefill is not the start of the answer")
+            prefix += prefill
         prompt_seg = upto[done : len(prefix)]
         comp_seg = upto[len(prefix) : end]
         p = tokenizer(prompt_seg, add_special_tokens=False)["input_ids"] if prompt_seg else []

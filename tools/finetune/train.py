@@ -107,7 +107,7 @@ def main(argv=None):
     def encode(recs, what):
         out, dropped, no_target = [], 0, 0
         for r in recs:
-            ids, labels = ftcommon.tokenize_example(tok, ftcommon.check_messages(r))
+            ids, labels = ftcommon.tokenize_example(tok, ftcommon.check_messages(r), r.get("prefill", ""))
             if not any(l != -100 for l in labels):
                 no_target += 1
                 continue

@@ -109,6 +109,10 @@ pub enum Prefill {
     /// `code:` and one register-transfer line per instruction, from the
     /// project's semantics (`semantics::transfer::code_line`), then `live:`.
     Code,
+    /// The whole trace before the rewrite, `code:` and `live:` sections, from
+    /// the project's semantics (`semantics::transfer::chain_of_code`): the
+    /// model writes only the rewrite, reading what the block computes.
+    Trace,
 }
 
 /// Chat role of a template message.
@@ -175,7 +179,8 @@ impl PromptTemplate {
             } else if let Some(v) = line.strip_prefix("prefill:") {
                 prefill = match v.trim() {
                     "code" => Some(Prefill::Code),
-                    other => bail!("line {}: unknown prefill `{other}` (code)", n + 1),
+                    "trace" => Some(Prefill::Trace),
+                    other => bail!("line {}: unknown prefill `{other}` (code, trace)", n + 1),
                 };
             } else {
                 bail!(
@@ -258,6 +263,9 @@ impl PromptTemplate {
                 }
                 s.push_str("live:\n");
                 s
+            }
+            Some(Prefill::Trace) => {
+                crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
             }
         }
     }
