@@ -219,13 +219,12 @@ pub struct EvalArgs {
     /// as JSONL here: for error analysis.
     #[arg(long)]
     pub dump: Option<PathBuf>,
-    /// Only these model rows (comma-separated): base, direct, cot, coc,
-    /// coc-unaided. The rule proposer's row is always there.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "base,direct,cot,coc-unaided,coc"
-    )]
+    /// Only these model rows (comma-separated): base, direct, cot, coc, and
+    /// coc-unaided (the model writes the trace itself; not in the default
+    /// table since the shipped adapter learns the rewrite after the
+    /// semantics' trace, not the trace). The rule proposer's row is always
+    /// there.
+    #[arg(long, value_delimiter = ',', default_value = "base,direct,cot,coc")]
     pub rows: Vec<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -246,6 +245,7 @@ fn llm_answers(
             let first = g.into_iter().next();
             Answer {
                 raw: first.as_ref().map(|g| g.raw.clone()).unwrap_or_default(),
+                error: first.as_ref().and_then(|g| g.error.clone()),
                 rewrite: first.and_then(|g| g.suggestion).map(|s| match s {
                     Suggestion::NoChange => None,
                     Suggestion::Replace(insns) => Some(insns),
@@ -334,6 +334,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
                     let c = &by_id[&index[&(*e as *const Example)].to_string()];
                     Answer {
                         raw: c.clone(),
+                        error: crate::propose::llm::parse_answer(c).err(),
                         rewrite: crate::propose::llm::parse_answer(c).ok().map(|p| {
                             match p.suggestion {
                                 Suggestion::NoChange => None,
@@ -403,7 +404,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             "coc",
             true,
             PromptStyle::ChainOfCode,
-            "fine-tuned, chain-of-code (code lines from the semantics)",
+            "fine-tuned, chain-of-code (trace from the semantics)",
         ),
     ];
     let keys: Vec<&str> = specs.iter().map(|s| s.0).collect();

@@ -15,11 +15,14 @@ use std::time::Instant;
 
 /// One proposer's answer to one example.
 pub struct Answer {
-    /// `None`: no parsable answer (malformed).
+    /// `None`: no parsable answer (unfinished: cut at the token budget or
+    /// stopped by the grammar).
     pub rewrite: Option<Option<Vec<Insn>>>,
     /// The model's answer as decoded (empty for the rule proposer), kept for
     /// `eval --dump`.
     pub raw: String,
+    /// Why the answer did not parse (unfinished, unparsable), for `--dump`.
+    pub error: Option<String>,
 }
 
 /// A row of the table.
@@ -39,11 +42,14 @@ pub struct Row {
     /// (0 where none): to count the examples where one proposer beats another.
     pub saved_each: Vec<f64>,
     /// What became of each example's answer: `no change`, `equivalent`,
-    /// `improved`, `malformed` or the rejection cause (`classify`).
+    /// `improved`, `unfinished` or the rejection cause (`classify`, where
+    /// `not an instruction` is a line the assembler rejects).
     pub outcome_each: Vec<&'static str>,
     /// Each example's answer: the model's text, or the rule proposer's rewrite.
     #[serde(skip)]
     pub answer_each: Vec<String>,
+    #[serde(skip)]
+    pub error_each: Vec<Option<String>>,
 }
 
 fn tokens(lines: &[String]) -> Vec<String> {
@@ -98,7 +104,7 @@ pub fn bleu(pairs: &[(Vec<String>, Vec<String>)]) -> f64 {
 pub fn classify(v: &Verdict, window: &[Insn], cand: &[Insn]) -> &'static str {
     let d = match v {
         Verdict::Counterexample { description } => description.as_str(),
-        Verdict::Invalid { .. } => return "malformed",
+        Verdict::Invalid { .. } => return "not an instruction",
         Verdict::Unsupported { .. } => return "unsupported",
         Verdict::Equivalent { .. } => return "none",
     };
@@ -136,7 +142,7 @@ pub fn score(
         name: name.into(),
         examples: examples.len(),
         saved_each: vec![0.0; examples.len()],
-        outcome_each: vec!["malformed"; examples.len()],
+        outcome_each: vec!["unfinished"; examples.len()],
         answer_each: answers
             .iter()
             .map(|a| match (&a.rewrite, a.raw.is_empty()) {
@@ -146,6 +152,7 @@ pub fn score(
                 (None, true) => String::new(),
             })
             .collect(),
+        error_each: answers.iter().map(|a| a.error.clone()).collect(),
         ..Row::default()
     };
     let mut bleu_pairs = Vec::new();
@@ -220,7 +227,7 @@ pub fn score(
     }
     let malformed = answers.iter().filter(|a| a.rewrite.is_none()).count();
     if malformed > 0 {
-        *row.rejected.entry("malformed".into()).or_default() += malformed;
+        *row.rejected.entry("unfinished".into()).or_default() += malformed;
     }
     let n = examples.len().max(1) as f64;
     row.bleu = bleu(&bleu_pairs);
@@ -244,6 +251,7 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
         .map(|c| Answer {
             rewrite: Some(c.into_iter().next().map(|c| c.insns)),
             raw: String::new(),
+            error: None,
         })
         .collect();
     (answers, secs)
@@ -263,6 +271,7 @@ pub fn dump_jsonl(rows: &[Row], examples: &[&Example]) -> String {
                 "live_out": e.live_out,
                 "target": e.target,
                 "answer": row.answer_each.get(k),
+                "error": row.error_each.get(k),
                 "outcome": row.outcome_each.get(k),
                 "cycles_saved": row.saved_each.get(k),
             });
