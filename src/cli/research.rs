@@ -332,14 +332,13 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
                 .iter()
                 .map(|e| {
                     let c = &by_id[&index[&(*e as *const Example)].to_string()];
+                    let parsed = crate::propose::llm::parse_answer(c);
                     Answer {
                         raw: c.clone(),
-                        error: crate::propose::llm::parse_answer(c).err(),
-                        rewrite: crate::propose::llm::parse_answer(c).ok().map(|p| {
-                            match p.suggestion {
-                                Suggestion::NoChange => None,
-                                Suggestion::Replace(insns) => Some(insns),
-                            }
+                        error: parsed.as_ref().err().cloned(),
+                        rewrite: parsed.ok().map(|p| match p.suggestion {
+                            Suggestion::NoChange => None,
+                            Suggestion::Replace(insns) => Some(insns),
                         }),
                     }
                 })

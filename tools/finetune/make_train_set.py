@@ -22,6 +22,8 @@ def main():
     p.add_argument("--cap", type=int, default=1500, help="most train examples per augmentation subset")
     p.add_argument("--repeat", default="store-reload=2", help="subset=times, comma-separated")
     p.add_argument("--valid", type=int, default=120, help="most valid examples per subset")
+    p.add_argument("--styles", default="", help="keep only these prompt styles (comma-separated, e.g. "
+                   "`direct` for a one-style adapter as in docs/eval.md); default: all three")
     a = p.parse_args()
     repeat = {k: int(v) for k, v in (x.split("=") for x in a.repeat.split(",") if x)}
     lines = [json.loads(l) for l in open(os.path.join(a.dataset, "train.jsonl"))]
@@ -36,6 +38,9 @@ def main():
             continue
         counts[split, subset] += 1
         kept.extend(g * (repeat.get(subset, 1) if split == "train" else 1))
+    if a.styles:
+        keep = set(a.styles.split(","))
+        kept = [l for l in kept if l["style"] in keep]
     opener = gzip.open if a.out.endswith(".gz") else open
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with opener(a.out + ".tmp", "wt") as f:
