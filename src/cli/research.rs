@@ -215,7 +215,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub answers: Option<PathBuf>,
     /// Write every row's answer to every example, with its outcome
-    /// (improved, equivalent, no change, malformed or the rejection cause),
+    /// (improved, equivalent, no change, unfinished or the rejection cause),
     /// as JSONL here: for error analysis.
     #[arg(long)]
     pub dump: Option<PathBuf>,

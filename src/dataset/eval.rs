@@ -18,8 +18,8 @@ pub struct Answer {
     /// `None`: no parsable answer (unfinished: cut at the token budget or
     /// stopped by the grammar).
     pub rewrite: Option<Option<Vec<Insn>>>,
-    /// The model's answer as decoded (empty for the rule proposer), kept for
-    /// `eval --dump`.
+    /// The answer as text (the model's as decoded; the rule proposer's
+    /// rewrite), kept for `eval --dump`.
     pub raw: String,
     /// Why the answer did not parse (unfinished, unparsable), for `--dump`.
     pub error: Option<String>,
@@ -45,7 +45,7 @@ pub struct Row {
     /// `improved`, `unfinished` or the rejection cause (`classify`, where
     /// `not an instruction` is a line the assembler rejects).
     pub outcome_each: Vec<&'static str>,
-    /// Each example's answer: the model's text, or the rule proposer's rewrite.
+    /// Each example's `Answer::raw` and `Answer::error`, for `eval --dump`.
     #[serde(skip)]
     pub answer_each: Vec<String>,
     #[serde(skip)]
@@ -143,15 +143,7 @@ pub fn score(
         examples: examples.len(),
         saved_each: vec![0.0; examples.len()],
         outcome_each: vec!["unfinished"; examples.len()],
-        answer_each: answers
-            .iter()
-            .map(|a| match (&a.rewrite, a.raw.is_empty()) {
-                (_, false) => a.raw.clone(),
-                (Some(Some(insns)), true) => insns.iter().map(|i| format!("{i}\n")).collect(),
-                (Some(None), true) => "no change\n".into(),
-                (None, true) => String::new(),
-            })
-            .collect(),
+        answer_each: answers.iter().map(|a| a.raw.clone()).collect(),
         error_each: answers.iter().map(|a| a.error.clone()).collect(),
         ..Row::default()
     };
@@ -225,9 +217,9 @@ pub fn score(
             *row.rejected.entry(cause.to_string()).or_default() += 1;
         }
     }
-    let malformed = answers.iter().filter(|a| a.rewrite.is_none()).count();
-    if malformed > 0 {
-        *row.rejected.entry("unfinished".into()).or_default() += malformed;
+    let unfinished = answers.iter().filter(|a| a.rewrite.is_none()).count();
+    if unfinished > 0 {
+        *row.rejected.entry("unfinished".into()).or_default() += unfinished;
     }
     let n = examples.len().max(1) as f64;
     row.bleu = bleu(&bleu_pairs);
@@ -248,10 +240,16 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
     let secs = t.elapsed().as_secs_f64();
     let answers = cands
         .into_iter()
-        .map(|c| Answer {
-            rewrite: Some(c.into_iter().next().map(|c| c.insns)),
-            raw: String::new(),
-            error: None,
+        .map(|c| {
+            let rewrite = c.into_iter().next().map(|c| c.insns);
+            Answer {
+                raw: match &rewrite {
+                    Some(insns) => insns.iter().map(|i| format!("{i}\n")).collect(),
+                    None => "no change\n".into(),
+                },
+                rewrite: Some(rewrite),
+                error: None,
+            }
         })
         .collect();
     (answers, secs)

@@ -223,6 +223,13 @@ fn has(list: &[&str], m: &str) -> bool {
     list.contains(&m)
 }
 
+/// Does `mnemonic` read its destination besides its named sources (`movk`,
+/// `bfi`, accumulates)? The chain-of-code trace shows the old value as an
+/// argument for these.
+pub fn reads_destination(mnemonic: &str) -> bool {
+    has(READS_DEST, mnemonic)
+}
+
 fn loc_of(r: &Reg) -> LocSet {
     r.loc().map(LocSet::single).unwrap_or_default()
 }

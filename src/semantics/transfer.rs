@@ -223,19 +223,20 @@ pub fn statements(insn: &Insn) -> Vec<String> {
         }
         _ => {
             let e = effects(insn);
-            let dest_written = ops.first().and_then(|x| x.reg()).is_some()
-                && !e.writes.minus(LocSet::single(Loc::Nzcv)).is_empty();
-            // The destination is an argument only where the instruction
-            // reads it without naming it as a source (`movk`, `bfi`, vector
-            // accumulates): `umulh x0, x2, x0` is `umulh(x2, x0)`.
-            let dest_loc = ops.first().and_then(|x| x.reg()).and_then(|r| r.loc());
+            let dest = ops.first().and_then(|x| x.reg());
+            let dest_written =
+                dest.is_some() && !e.writes.minus(LocSet::single(Loc::Nzcv)).is_empty();
+            // The old destination is an argument where the instruction reads
+            // it besides its named sources (`movk`, `bfi`, accumulates, partial
+            // writes), not where it is one of them: `umulh x0, x2, x0` is
+            // `umulh(x2, x0)`.
+            let dest_loc = dest.and_then(|r| r.loc());
             let named_as_source = dest_loc.is_some()
-                && ops
+                && ops[1..]
                     .iter()
-                    .skip(1)
                     .any(|x| x.reg().and_then(|r| r.loc()) == dest_loc);
-            let reads_dest = dest_loc.is_some_and(|l| e.reads.contains(l))
-                && (!named_as_source || ACCUMULATES.contains(&m));
+            let reads_dest = crate::semantics::effects::reads_destination(m)
+                || (dest_loc.is_some_and(|l| e.reads.contains(l)) && !named_as_source);
             let first = if dest_written && !reads_dest { 1 } else { 0 };
             let args: Vec<String> = ops.iter().skip(first).map(val).collect();
             if dest_written {
@@ -248,12 +249,6 @@ pub fn statements(insn: &Insn) -> Vec<String> {
     }
     out
 }
-
-/// Instructions that read their destination as well as their named sources.
-const ACCUMULATES: &[&str] = &[
-    "movk", "bfi", "bfxil", "bfm", "bif", "bit", "bsl", "fmla", "fmls", "mla", "mls", "ins", "sli",
-    "sri", "usra", "ssra", "tbx",
-];
 
 /// The `code:` line of one instruction.
 pub fn code_line(insn: &Insn) -> String {
@@ -423,13 +418,19 @@ pub fn live_lines(insns: &[Insn], live_out: LocSet) -> Vec<String> {
     out
 }
 
-/// The whole trace before the rewrite: `code:` and `live:` sections.
-pub fn chain_of_code(insns: &[Insn], live_out: LocSet) -> String {
+/// The `code:` section: its header and one line per instruction.
+pub fn code_section(insns: &[Insn]) -> String {
     let mut s = String::from("code:\n");
     for i in insns {
         s.push_str(&code_line(i));
         s.push('\n');
     }
+    s
+}
+
+/// The whole trace before the rewrite: `code:` and `live:` sections.
+pub fn chain_of_code(insns: &[Insn], live_out: LocSet) -> String {
+    let mut s = code_section(insns);
     s.push_str("live:\n");
     let live = live_lines(insns, live_out);
     if live.is_empty() {

@@ -256,13 +256,7 @@ impl PromptTemplate {
         match self.prefill {
             None => String::new(),
             Some(Prefill::Code) => {
-                let mut s = String::from("code:\n");
-                for insn in &window.insns {
-                    s.push_str(&crate::semantics::transfer::code_line(insn));
-                    s.push('\n');
-                }
-                s.push_str("live:\n");
-                s
+                crate::semantics::transfer::code_section(&window.insns) + "live:\n"
             }
             Some(Prefill::Trace) => {
                 crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
