@@ -5,7 +5,9 @@
 //! default 64: decoded 16 at a time with continuous batching, as a file's
 //! windows are), BENCH_THREADS, BENCH_ADAPTER (`none` by default: the base
 //! model's answers; `default` for the shipped adapter), BENCH_PROMPT (prompt
-//! style, default `chain-of-code`). Tokens/s counts generated tokens; the
+//! style, default `chain-of-code`), BENCH_MERGE (`0`: apply the adapter at
+//! run time instead of merging it into a Q4_0 copy of the base), BENCH_SEQS
+//! (sequences of the raw decoding rows, default 16). Tokens/s counts generated tokens; the
 //! "all tokens" rows add the tokens evaluated for each window's question
 //! and prefilled trace, which is most of chain-of-code's work since the
 //! semantics write the trace and the model only the rewrite.
@@ -95,6 +97,7 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok()),
         max_tokens: 128,
+        merge_adapter: std::env::var("BENCH_MERGE").map_or(true, |v| v != "0"),
         ..LlmConfig::default()
     };
     let t = Instant::now();
@@ -138,14 +141,30 @@ fn main() {
         p.generate(&last, style).unwrap();
         hit.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    // Raw decoding (llama.cpp batched-bench style): 128 greedy tokens after
+    // a shared prompt, 1 sequence and `BENCH_SEQS` sequences.
+    let seqs = env_usize("BENCH_SEQS", 16);
+    let decode = |n: usize| {
+        median(
+            (0..reps)
+                .map(|_| p.decode_speed(n, 128).unwrap().tokens_per_second())
+                .collect(),
+        )
+    };
+    let (decode_1, decode_n) = (decode(1), decode(seqs));
     let (s, b) = (median(single), median(batched));
     println!(
-        "prompt: {style}; model load: {load:.2} s (threads: {})",
+        "prompt: {style}; adapter: {:?}, merged: {}; model load (and merge on first use): {load:.2} s (threads: {})",
+        p.config().adapter,
+        p.config().merge_adapter,
         p.config()
             .threads
             .map_or("physical cores".into(), |t| t.to_string())
     );
     let rows = [
+        ("decode, 1 sequence, tokens/s".to_string(), decode_1),
+        (format!("decode, {seqs} sequences, tokens/s"), decode_n),
+        ("decode batched / single".to_string(), decode_n / decode_1),
         ("single stream, tokens/s".to_string(), s),
         (
             "single stream, all tokens/s".to_string(),

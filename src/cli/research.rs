@@ -373,6 +373,8 @@ pub fn run_eval(a: &EvalArgs) -> Result<i32> {
             LlmConfig {
                 adapter,
                 model: a.engine.model.clone(),
+                threads: a.engine.threads,
+                merge_adapter: !a.engine.no_merge,
                 ..LlmConfig::default()
             },
             cache()?,

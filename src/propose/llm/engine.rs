@@ -91,16 +91,45 @@ pub struct JobStats {
 
 type Reply = mpsc::Sender<Result<(Vec<Vec<RawAnswer>>, JobStats)>>;
 
+/// Raw decoding speed, measured as llama.cpp's `batched-bench` does: one
+/// prompt shared by `sequences` sequences, then `tokens` greedy tokens each,
+/// unconstrained. Why: a proposal's answers are short, so tokens/s over a
+/// whole proposal mostly measures prompt evaluation; this isolates decoding.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeSpeed {
+    pub sequences: usize,
+    pub prompt_tokens: usize,
+    pub prompt_seconds: f64,
+    /// Tokens generated, all sequences together.
+    pub generated_tokens: usize,
+    pub generate_seconds: f64,
+}
+
+impl DecodeSpeed {
+    pub fn tokens_per_second(&self) -> f64 {
+        self.generated_tokens as f64 / self.generate_seconds.max(1e-9)
+    }
+}
+
+enum Request {
+    Generate(GenJob, Reply),
+    DecodeSpeed {
+        sequences: usize,
+        tokens: usize,
+        reply: mpsc::Sender<Result<DecodeSpeed>>,
+    },
+}
+
 /// Handle to the worker thread.
 pub struct Engine {
-    tx: Mutex<Option<mpsc::Sender<(GenJob, Reply)>>>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Engine {
     /// Start the worker and wait until the model is loaded (or failed to).
     pub fn start(settings: EngineSettings) -> Result<Engine> {
-        let (tx, rx) = mpsc::channel::<(GenJob, Reply)>();
+        let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let thread = std::thread::Builder::new()
             .name("peephole-llm".into())
@@ -124,15 +153,30 @@ impl Engine {
 
     pub fn run(&self, job: GenJob) -> Result<(Vec<Vec<RawAnswer>>, JobStats)> {
         let (reply_tx, reply_rx) = mpsc::channel();
-        {
-            let guard = self.tx.lock().map_err(|_| anyhow!("LLM engine poisoned"))?;
-            let tx = guard.as_ref().context("LLM engine stopped")?;
-            tx.send((job, reply_tx))
-                .map_err(|_| anyhow!("the LLM thread has exited"))?;
-        }
+        self.send(Request::Generate(job, reply_tx))?;
         reply_rx
             .recv()
             .map_err(|_| anyhow!("the LLM thread died during generation"))?
+    }
+
+    /// Measure raw decoding speed (see `DecodeSpeed`); for the benchmark.
+    pub fn decode_speed(&self, sequences: usize, tokens: usize) -> Result<DecodeSpeed> {
+        let (reply, reply_rx) = mpsc::channel();
+        self.send(Request::DecodeSpeed {
+            sequences,
+            tokens,
+            reply,
+        })?;
+        reply_rx
+            .recv()
+            .map_err(|_| anyhow!("the LLM thread died during generation"))?
+    }
+
+    fn send(&self, request: Request) -> Result<()> {
+        let guard = self.tx.lock().map_err(|_| anyhow!("LLM engine poisoned"))?;
+        let tx = guard.as_ref().context("LLM engine stopped")?;
+        tx.send(request)
+            .map_err(|_| anyhow!("the LLM thread has exited"))
     }
 }
 
@@ -224,11 +268,7 @@ pub fn grammar_check(
     Ok(out)
 }
 
-fn worker(
-    settings: EngineSettings,
-    rx: mpsc::Receiver<(GenJob, Reply)>,
-    ready: mpsc::Sender<Result<()>>,
-) {
+fn worker(settings: EngineSettings, rx: mpsc::Receiver<Request>, ready: mpsc::Sender<Result<()>>) {
     let setup = || -> Result<(LlamaModel, Option<llama_cpp_2::model::LlamaLoraAdapter>)> {
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
@@ -259,8 +299,19 @@ fn worker(
         }
     };
     let _ = ready.send(Ok(()));
-    while let Ok((job, reply)) = rx.recv() {
-        let _ = reply.send(state.generate(&job));
+    while let Ok(request) = rx.recv() {
+        match request {
+            Request::Generate(job, reply) => {
+                let _ = reply.send(state.generate(&job));
+            }
+            Request::DecodeSpeed {
+                sequences,
+                tokens,
+                reply,
+            } => {
+                let _ = reply.send(state.decode_speed(sequences, tokens));
+            }
+        }
     }
 }
 
@@ -368,6 +419,58 @@ impl<'m> WorkerState<'m> {
         let n = prefix.len() as u64;
         self.prefix = Some((style, prefix));
         Ok(n)
+    }
+
+    /// See `DecodeSpeed`. Leaves the KV cache empty (the next job decodes
+    /// its prompt prefix again).
+    fn decode_speed(&mut self, sequences: usize, tokens: usize) -> Result<DecodeSpeed> {
+        let n_seq = sequences.clamp(1, self.max_parallel);
+        self.ctx.clear_kv_cache();
+        self.prefix = None;
+        let style = PromptStyle::Direct;
+        let prompt = self.render(
+            style.template(),
+            "block:\nadd x2, x1, #0\nmov x0, x2\nlive-out: x0,sp",
+            "",
+        )?;
+        let tokens = tokens.min((self.seq_ctx as usize).saturating_sub(prompt.len() + 1));
+        let ids: Vec<i32> = (1..=n_seq as i32).collect();
+        let t = Instant::now();
+        let mut batch = LlamaBatch::new(prompt.len().max(n_seq), n_seq as i32);
+        for (i, tok) in prompt.iter().enumerate() {
+            batch.add(*tok, i as i32, &ids, i + 1 == prompt.len())?;
+        }
+        self.ctx.decode(&mut batch).context("decoding the prompt")?;
+        let prompt_seconds = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut samplers: Vec<LlamaSampler> = (0..n_seq).map(|_| LlamaSampler::greedy()).collect();
+        let mut logit_idx = vec![batch.n_tokens() - 1; n_seq];
+        for step in 0..tokens {
+            let picked: Vec<LlamaToken> = samplers
+                .iter_mut()
+                .zip(&logit_idx)
+                .map(|(s, &i)| {
+                    let mut all = self.ctx.token_data_array_ith(i);
+                    all.apply_sampler(s);
+                    all.selected_token().unwrap_or(LlamaToken(0))
+                })
+                .collect();
+            batch.clear();
+            for (k, tok) in picked.into_iter().enumerate() {
+                logit_idx[k] = batch.n_tokens();
+                batch.add(tok, (prompt.len() + step) as i32, &[ids[k]], true)?;
+            }
+            self.ctx.decode(&mut batch).context("decoding")?;
+        }
+        let generate_seconds = t.elapsed().as_secs_f64();
+        self.ctx.clear_kv_cache();
+        Ok(DecodeSpeed {
+            sequences: n_seq,
+            prompt_tokens: prompt.len(),
+            prompt_seconds,
+            generated_tokens: n_seq * tokens,
+            generate_seconds,
+        })
     }
 
     fn generate(&mut self, job: &GenJob) -> Result<(Vec<Vec<RawAnswer>>, JobStats)> {

@@ -8,11 +8,12 @@
 
 mod answer;
 mod engine;
+pub mod merge;
 mod model_file;
 mod prompt;
 
 pub use answer::{parse_answer, ParsedAnswer, Suggestion};
-pub use engine::{grammar_check, physical_cores};
+pub use engine::{grammar_check, physical_cores, DecodeSpeed};
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };
@@ -72,6 +73,10 @@ pub struct LlmConfig {
     pub seed: u64,
     /// Most tokens per answer; a longer answer is discarded.
     pub max_tokens: u32,
+    /// Merge the adapter into a Q4_0 copy of the base once (cached) instead
+    /// of applying it at run time: about twice the decoding speed (see
+    /// `merge`). `false`: the exact run-time adapter.
+    pub merge_adapter: bool,
 }
 
 impl Default for LlmConfig {
@@ -86,6 +91,7 @@ impl Default for LlmConfig {
             gpu_layers: 0,
             seed: 0,
             max_tokens: 256,
+            merge_adapter: true,
         }
     }
 }
@@ -180,6 +186,8 @@ pub struct LlmProposer {
     model_path: PathBuf,
     model_sha256: String,
     adapter_sha256: Option<String>,
+    /// How the adapter is applied: `merge::MERGE_VERSION`, or `run-time`.
+    adapter_mode: &'static str,
     stats: Mutex<LlmStats>,
 }
 
@@ -197,9 +205,18 @@ impl LlmProposer {
             AdapterChoice::Default => model_file::resolve_adapter(None, &cache)?,
             AdapterChoice::Path(p) => model_file::resolve_adapter(Some(p), &cache)?,
         };
+        // The file llama.cpp loads, and the adapter it applies at run time.
+        let (load, run_time_adapter, adapter_mode) = match &adapter {
+            Some(a) if cfg.merge_adapter => (
+                merge::merged_model(&model.path, &model.sha256, &a.path, &a.sha256, &cache)?,
+                None,
+                merge::MERGE_VERSION,
+            ),
+            _ => (model.path.clone(), adapter.as_ref(), "run-time"),
+        };
         let engine = Engine::start(EngineSettings {
-            model: model.path.clone(),
-            adapter: adapter.as_ref().map(|a| a.path.clone()),
+            model: load,
+            adapter: run_time_adapter.map(|a| a.path.clone()),
             threads: cfg.threads.unwrap_or_else(physical_cores),
             gpu_layers: cfg.gpu_layers,
             seq_ctx: SEQ_CTX,
@@ -212,6 +229,7 @@ impl LlmProposer {
             model_path: model.path,
             model_sha256: model.sha256,
             adapter_sha256: adapter.map(|a| a.sha256),
+            adapter_mode,
             stats: Mutex::new(LlmStats::default()),
         })
     }
@@ -222,6 +240,11 @@ impl LlmProposer {
 
     pub fn model_path(&self) -> &Path {
         &self.model_path
+    }
+
+    /// Raw decoding speed of the loaded model (see `DecodeSpeed`).
+    pub fn decode_speed(&self, sequences: usize, tokens: usize) -> Result<DecodeSpeed> {
+        self.engine.decode_speed(sequences, tokens)
     }
 
     pub fn stats(&self) -> LlmStats {
@@ -239,6 +262,7 @@ impl LlmProposer {
             .field("live-out", w.live_out.to_string())
             .field("model", &self.model_sha256)
             .field("adapter", self.adapter_sha256.as_deref().unwrap_or("none"))
+            .field("adapter-mode", self.adapter_mode)
             .field("prompt", format!("{style}/{}", template.version))
             .field("grammar", grammar_version())
             .field("samples", self.samples().to_string())
@@ -449,9 +473,10 @@ impl Proposer for LlmProposer {
     fn fingerprint(&self) -> String {
         let style = self.cfg.prompt;
         format!(
-            "llm:{}:{}:{style}/{}:{}:{}:{}:{}:{}:pieces{PIECE_MAX}",
+            "llm:{}:{}:{}:{style}/{}:{}:{}:{}:{}:{}:pieces{PIECE_MAX}",
             self.model_sha256,
             self.adapter_sha256.as_deref().unwrap_or("none"),
+            self.adapter_mode,
             style.template().version,
             grammar_version(),
             self.samples(),
