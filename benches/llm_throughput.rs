@@ -6,7 +6,7 @@
 //! windows are), BENCH_THREADS, BENCH_ADAPTER (`none` by default: the base
 //! model's answers; `default` for the shipped adapter), BENCH_PROMPT (prompt
 //! style, default `chain-of-code`), BENCH_MERGE (`0`: apply the adapter at
-//! run time instead of merging it into a Q4_0 copy of the base), BENCH_SEQS
+//! run time instead of merging it into a Q8_0 copy of the base), BENCH_SEQS
 //! (sequences of the raw decoding rows, default 16). Tokens/s counts generated tokens; the
 //! "all tokens" rows add the tokens evaluated for each window's question
 //! and prefilled trace, which is most of chain-of-code's work since the

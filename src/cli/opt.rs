@@ -57,8 +57,8 @@ pub struct EngineArgs {
     /// Model layers to offload to the GPU (needs a build with `--features cuda`).
     #[arg(long, default_value_t = 0)]
     pub gpu_layers: u32,
-    /// Apply the LoRA adapter at run time (exact, about half the decoding
-    /// speed) instead of merging it into a Q4_0 copy of the base, built once
+    /// Apply the LoRA adapter at run time (exact arithmetic, slower decoding)
+    /// instead of merging it into a Q8_0 copy of the base, built once
     /// in the cache directory.
     #[arg(long)]
     pub no_merge: bool,

@@ -73,8 +73,8 @@ pub struct LlmConfig {
     pub seed: u64,
     /// Most tokens per answer; a longer answer is discarded.
     pub max_tokens: u32,
-    /// Merge the adapter into a Q4_0 copy of the base once (cached) instead
-    /// of applying it at run time: about twice the decoding speed (see
+    /// Merge the adapter into a Q8_0 copy of the base once (cached) instead
+    /// of applying it at run time: faster decoding, same answers (see
     /// `merge`). `false`: the exact run-time adapter.
     pub merge_adapter: bool,
 }
