@@ -152,3 +152,53 @@ fn grammar_accepts_few_shot_answers_and_refuses_junk() {
         assert!(v.is_ok(), "{v:?}");
     }
 }
+
+/// The shipped adapter is merged into the base once per cache directory and
+/// reused; answers of the merged model and of the run-time adapter are
+/// cached apart (they may differ).
+#[test]
+fn shipped_adapter_is_merged_once_and_cached_apart() {
+    if !model_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let merged = LlmConfig {
+        adapter: AdapterChoice::Default,
+        ..config()
+    };
+    let windows = vec![window(&["add x3, x2, #0", "mov x0, x3"], "x0,sp")];
+    let models = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(dir.path().join("models"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let p = LlmProposer::with_cache(merged.clone(), Cache::at(dir.path())).unwrap();
+    p.propose(&windows);
+    assert_eq!(p.stats().sequences, 1);
+    let files = models();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].extension().is_some_and(|e| e == "gguf"));
+    let made = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    drop(p);
+
+    let again = LlmProposer::with_cache(merged.clone(), Cache::at(dir.path())).unwrap();
+    again.propose(&windows);
+    assert_eq!(again.stats().cache_hits, 1);
+    assert_eq!(models(), files);
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        made
+    );
+    drop(again);
+
+    let run_time = LlmConfig {
+        merge_adapter: false,
+        ..merged
+    };
+    let r = LlmProposer::with_cache(run_time, Cache::at(dir.path())).unwrap();
+    r.propose(&windows);
+    assert_eq!(r.stats().cache_hits, 0);
+    assert_eq!(r.stats().sequences, 1);
+}
