@@ -206,13 +206,26 @@ impl LlmProposer {
             AdapterChoice::Path(p) => model_file::resolve_adapter(Some(p), &cache)?,
         };
         // The file llama.cpp loads, and the adapter it applies at run time.
-        let (load, run_time_adapter, adapter_mode) = match &adapter {
-            Some(a) if cfg.merge_adapter => (
-                merge::merged_model(&model.path, &model.sha256, &a.path, &a.sha256, &cache)?,
-                None,
-                merge::MERGE_VERSION,
-            ),
-            _ => (model.path.clone(), adapter.as_ref(), "run-time"),
+        // A merge that fails (an adapter of a shape Q8_0 cannot hold, a full
+        // disk) only costs speed: say so and apply the adapter at run time.
+        let merged = match &adapter {
+            Some(a) if cfg.merge_adapter => {
+                match merge::merged_model(&model.path, &model.sha256, &a.path, &a.sha256, &cache) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!(
+                            "peephole: warning: could not merge the adapter into the model \
+                             ({e:#}); applying it at run time (slower)"
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (load, run_time_adapter, adapter_mode) = match merged {
+            Some(p) => (p, None, merge::MERGE_VERSION),
+            None => (model.path.clone(), adapter.as_ref(), "run-time"),
         };
         let engine = Engine::start(EngineSettings {
             model: load,
