@@ -85,6 +85,30 @@ fn read_gguf(path: &Path) -> Result<(gguf_file::Content, BufReader<File>)> {
     Ok((content, r))
 }
 
+/// Fail with one clear message unless `path` is a llama.cpp LoRA adapter
+/// GGUF. Why before loading: llama.cpp's own refusal says only "null result".
+pub fn check_adapter(path: &Path) -> Result<()> {
+    let (content, _) = read_gguf(path)?;
+    ensure_lora(&content, path)
+}
+
+fn ensure_lora(c: &gguf_file::Content, path: &Path) -> Result<()> {
+    let text = |k: &str| {
+        c.metadata
+            .get(k)
+            .and_then(|v| v.to_string().ok())
+            .map_or("(none)", String::as_str)
+    };
+    let (kind, adapter) = (text("general.type"), text("adapter.type"));
+    if kind != "adapter" || adapter != "lora" {
+        bail!(
+            "{} is not a LoRA adapter GGUF (general.type = {kind}, adapter.type = {adapter})",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Write the merged GGUF of `base` and `adapter` to `out`.
 pub fn merge_into<W: std::io::Write + std::io::Seek>(
     base: &Path,
@@ -94,16 +118,7 @@ pub fn merge_into<W: std::io::Write + std::io::Seek>(
     let cpu = Device::Cpu;
     let (model, mut model_r) = read_gguf(base)?;
     let (lora, mut lora_r) = read_gguf(adapter)?;
-    let text = |c: &gguf_file::Content, k: &str| {
-        c.metadata
-            .get(k)
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    if text(&lora, "general.type") != "adapter" || text(&lora, "adapter.type") != "lora" {
-        bail!("{} is not a LoRA adapter GGUF", adapter.display());
-    }
+    ensure_lora(&lora, adapter)?;
     let alpha = lora
         .metadata
         .get("adapter.lora.alpha")
@@ -249,6 +264,12 @@ mod tests {
                     QTensor::quantize(&b, GgmlDType::F16).unwrap(),
                 ),
             ],
+        );
+        check_adapter(&adapter).unwrap();
+        let refused = format!("{:#}", check_adapter(&base).unwrap_err());
+        assert!(
+            refused.contains("is not a LoRA adapter GGUF (general.type = (none)"),
+            "{refused}"
         );
         let cache = Cache::at(dir.path().join("cache"));
         let merged = merged_model(&base, "b", &adapter, "a", &cache).unwrap();

@@ -208,6 +208,9 @@ impl LlmProposer {
         // The file llama.cpp loads, and the adapter it applies at run time.
         // A merge that fails (an adapter of a shape Q8_0 cannot hold, a full
         // disk) only costs speed: say so and apply the adapter at run time.
+        if let Some(a) = &adapter {
+            merge::check_adapter(&a.path)?;
+        }
         let merged = match &adapter {
             Some(a) if cfg.merge_adapter => {
                 match merge::merged_model(&model.path, &model.sha256, &a.path, &a.sha256, &cache) {
