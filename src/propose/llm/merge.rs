@@ -23,12 +23,11 @@
 //! (norms, the Q8_0 embedding) are copied unchanged. `--no-merge` keeps the
 //! run-time adapter.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, KeyBuilder};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -50,15 +49,11 @@ pub fn merged_model(
     adapter_sha256: &str,
     cache: &Cache,
 ) -> Result<PathBuf> {
-    let mut h = Sha256::new();
-    for part in [MERGE_VERSION, base_sha256, adapter_sha256] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    let id: String = h.finalize()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = KeyBuilder::new(MERGE_VERSION)
+        .field("base", base_sha256)
+        .field("adapter", adapter_sha256)
+        .finish();
+    let id = &key.as_str()[..24];
     let dir = cache.dir().join("models");
     let path = dir.join(format!("merged-{id}.gguf"));
     if path.is_file() {
@@ -298,8 +293,7 @@ mod tests {
             // Q8_0 steps are max|x| / 127 of a 32-value block; |x| < 0.6 here.
             assert!((g - e).abs() <= 0.6 / 127.0 / 2.0 + 1e-4, "{g} vs {e}");
         }
-        let norm_in = read_gguf(&base).unwrap();
-        let (n0, mut r0) = norm_in;
+        let (n0, mut r0) = read_gguf(&base).unwrap();
         let before = n0
             .tensor(&mut r0, "blk.0.attn_norm.weight", &Device::Cpu)
             .unwrap();

@@ -208,14 +208,15 @@ impl LlmProposer {
         // The file llama.cpp loads, and the adapter it applies at run time.
         // A merge that fails (an adapter of a shape Q8_0 cannot hold, a full
         // disk) only costs speed: say so and apply the adapter at run time.
-        if let Some(a) = &adapter {
-            merge::check_adapter(&a.path)?;
-        }
+        // An adapter applied at run time is checked first (llama.cpp's own
+        // refusal says only "null result"); a cached merge was checked when
+        // it was built, so a warm start reads no adapter file.
         let merged = match &adapter {
             Some(a) if cfg.merge_adapter => {
                 match merge::merged_model(&model.path, &model.sha256, &a.path, &a.sha256, &cache) {
                     Ok(p) => Some(p),
                     Err(e) => {
+                        merge::check_adapter(&a.path)?;
                         eprintln!(
                             "peephole: warning: could not merge the adapter into the model \
                              ({e:#}); applying it at run time (slower)"
@@ -224,7 +225,11 @@ impl LlmProposer {
                     }
                 }
             }
-            _ => None,
+            Some(a) => {
+                merge::check_adapter(&a.path)?;
+                None
+            }
+            None => None,
         };
         let (load, run_time_adapter, adapter_mode) = match merged {
             Some(p) => (p, None, merge::MERGE_VERSION),
