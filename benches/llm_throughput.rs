@@ -3,10 +3,10 @@
 //! cached call. Prints a table of medians. Run: `cargo bench --bench llm_throughput`.
 //! Env: BENCH_REPS (default 3), BENCH_BATCH (windows per batched call,
 //! default 64: decoded 16 at a time with continuous batching, as a file's
-//! windows are), BENCH_THREADS, BENCH_ADAPTER (`none` by default: the base
-//! model's answers; `default` for the shipped adapter), BENCH_PROMPT (prompt
-//! style, default `chain-of-code`), BENCH_MERGE (`0`: apply the adapter at
-//! run time instead of merging it into a Q8_0 copy of the base), BENCH_SEQS
+//! windows are), BENCH_THREADS, BENCH_ADAPTER (`default`: the shipped
+//! adapter, as `peephole opt` runs; `none` for the base alone, or a path),
+//! BENCH_PROMPT (prompt style, default `chain-of-code`), BENCH_MERGE (`0`:
+//! apply the adapter at run time instead of merging it into the base), BENCH_SEQS
 //! (sequences of the raw decoding rows, default 16). Tokens/s counts generated tokens; the
 //! "all tokens" rows add the tokens evaluated for each window's question
 //! and prefilled trace, which is most of chain-of-code's work since the
@@ -92,7 +92,8 @@ fn main() {
         std::env::var("BENCH_PROMPT").map_or(PromptStyle::ChainOfCode, |s| s.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let cfg = LlmConfig {
-        adapter: std::env::var("BENCH_ADAPTER").map_or(AdapterChoice::None, |a| a.parse().unwrap()),
+        adapter: std::env::var("BENCH_ADAPTER")
+            .map_or(AdapterChoice::Default, |a| a.parse().unwrap()),
         threads: std::env::var("BENCH_THREADS")
             .ok()
             .and_then(|v| v.parse().ok()),

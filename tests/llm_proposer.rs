@@ -180,6 +180,15 @@ fn shipped_adapter_is_merged_once_and_cached_apart() {
     let files = models();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].extension().is_some_and(|e| e == "gguf"));
+    // The shipped adapter was trained for Q4_0 and says so: merged into Q4_0.
+    let mut f = std::fs::File::open(&files[0]).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
+    assert_eq!(
+        content.metadata["general.file_type"].to_u32().unwrap(),
+        2, // LLAMA_FTYPE_MOSTLY_Q4_0
+    );
+    let q = &content.tensor_infos["blk.0.ffn_down.weight"];
+    assert_eq!(q.ggml_dtype, candle_core::quantized::GgmlDType::Q4_0);
     let made = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
     drop(p);
 

@@ -57,9 +57,10 @@ pub struct EngineArgs {
     /// Model layers to offload to the GPU (needs a build with `--features cuda`).
     #[arg(long, default_value_t = 0)]
     pub gpu_layers: u32,
-    /// Apply the LoRA adapter at run time (exact arithmetic, slower decoding)
-    /// instead of merging it into a Q8_0 copy of the base, built once
-    /// in the cache directory.
+    /// Apply the LoRA adapter at run time (slower decoding) instead of
+    /// merging it into a quantized copy of the base (Q4_0 for an adapter
+    /// trained for that, as the shipped one is; else Q8_0), built once in the
+    /// cache directory. The shipped adapter proposes far less this way.
     #[arg(long)]
     pub no_merge: bool,
     /// Do not read or write the on-disk result cache.

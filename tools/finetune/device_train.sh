@@ -73,6 +73,9 @@ echo "data: $DATA ($(stat -c %s "$DATA") bytes)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 -c 'import importlib.metadata as m; print(*(f"{p} {m.version(p)}" for p in ("torch", "transformers", "peft", "gguf")))'
 
+# training's Q4_0 fake quantization (train.py --qat) must round exactly as ggml does
+python3 "$HERE/check_qat.py" --base "$BASE"
+
 CACHE=${CACHE:-/tmp/peephole-basecache}
 RUN=${RUN:-/tmp/peephole-run}
 rm -rf "$RUN"

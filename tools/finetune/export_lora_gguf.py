@@ -89,6 +89,9 @@ def convert(adapter_dir: str, out_path: str, base: str | None = None, config: st
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
     writer.add_name(name or "peephole LoRA adapter")
+    merge_type = ftcommon.adapter_merge_type(adapter_dir)
+    if merge_type:  # trained quantization-aware: peephole merges it into the base at this type
+        writer.add_string(ftcommon.GGUF_MERGE_TYPE_KEY, merge_type)
 
     def sort_key(n):
         blk, stem = n.split(".")[1:3]
@@ -127,7 +130,7 @@ def convert(adapter_dir: str, out_path: str, base: str | None = None, config: st
     writer.write_tensors_to_file()
     writer.close()
     info = {"out": out_path, "tensors": n_tensors, "rank": rank, "alpha": alpha, "n_head": n_head,
-            "n_head_kv": n_kv, "outtype": outtype, "bytes": os.path.getsize(out_path),
+            "n_head_kv": n_kv, "outtype": outtype, "merge_type": merge_type, "bytes": os.path.getsize(out_path),
             "sha256": ftcommon.sha256_file(out_path), "max_abs": max_abs}
     log(f"wrote {out_path}: {n_tensors} tensors, {info['bytes']} bytes, sha256 {info['sha256']}")
     return info

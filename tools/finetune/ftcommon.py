@@ -215,6 +215,82 @@ def load_base(gguf_path: str, cache_dir: str | None = None, dtype=None, log=prin
     return model, tok, info
 
 
+# ---------------------------------------------------------------- quantization-aware LoRA
+
+# Written into the peft adapter dir by `train.py --qat TYPE`; `export_lora_gguf.py` turns it into the
+# GGUF key below, which tells peephole to merge the adapter into the base at that type.
+MERGE_MARKER = "peephole_merge.json"
+GGUF_MERGE_TYPE_KEY = "peephole.merge.type"
+QAT_TYPES = ("q4_0",)
+
+
+def fake_quant_q4_0(w):
+    """ggml's reference Q4_0 round trip of a (rows, cols) tensor, blocks of 32 along a row.
+
+    Same arithmetic as ggml's `quantize_row_q4_0_ref` + dequantization: d = (the element of largest
+    magnitude, with its sign) / -8, stored as f16; q = min(15, floor(x / d + 8.5)); value (q - 8) * d.
+    Q4_0 is the one 4-bit format this llama.cpp repacks for fast CPU matmuls, and a LoRA merged into it
+    loses the fine-tuning unless training saw the rounding (the weight changes are mostly below one
+    4-bit step), hence quantization-aware training.
+    """
+    import torch
+
+    rows, cols = w.shape
+    if cols % 32:
+        raise ValueError(f"Q4_0 needs rows that are multiples of 32, got {cols}")
+    b = w.reshape(rows, cols // 32, 32)
+    idx = b.abs().argmax(dim=-1, keepdim=True)  # first largest |x|, as ggml's strict '<' keeps
+    mx = torch.gather(b, -1, idx)
+    d = mx / -8.0
+    inv = torch.where(d != 0, 1.0 / d, torch.zeros_like(d))
+    q = torch.clamp(torch.floor(b * inv + 8.5), max=15.0)
+    return ((q - 8.0) * d.half().float()).reshape(rows, cols)
+
+
+def use_merged_quantized_forward(model, qtype: str) -> int:
+    """Make every peft LoRA Linear of `model` compute with quantize(W + scale·B·A) (straight-through).
+
+    This is exactly the weight peephole runs after merging the adapter into the base at `qtype`, so the
+    adapter is trained for the model that is decoded. The gradient passes the rounding unchanged
+    (straight-through estimator) to A and B. LoRA dropout cannot apply (there is no separate LoRA
+    branch), so it is skipped. Returns the number of modules changed.
+    """
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    if qtype not in QAT_TYPES:
+        raise ValueError(f"unsupported quantization-aware type {qtype!r} (have {', '.join(QAT_TYPES)})")
+
+    def forward(self, x, *args, **kwargs):
+        name = self.active_adapters[0]
+        base = self.base_layer
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            w = base.weight.float() + self.scaling[name] * (
+                self.lora_B[name].weight.float() @ self.lora_A[name].weight.float())
+            wq = w + (fake_quant_q4_0(w) - w).detach()
+        return F.linear(x, wq.to(x.dtype) if not torch.is_autocast_enabled() else wq, base.bias)
+
+    n = 0
+    for m in model.modules():
+        if hasattr(m, "lora_A") and hasattr(m, "base_layer") and isinstance(m.base_layer, torch.nn.Linear):
+            m.forward = types.MethodType(forward, m)
+            n += 1
+    return n
+
+
+def adapter_merge_type(adapter_dir: str | os.PathLike) -> str | None:
+    """The quantized type an adapter was trained to be merged at (None: an ordinary LoRA)."""
+    p = Path(adapter_dir) / MERGE_MARKER
+    if not p.exists():
+        return None
+    t = json.loads(p.read_text()).get("merge_type")
+    if t not in QAT_TYPES:
+        raise SystemExit(f"{p}: unknown merge_type {t!r}")
+    return t
+
+
 # ---------------------------------------------------------------- safetensors / permutation (numpy only)
 
 _ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}

@@ -66,6 +66,9 @@ def main(argv=None):
                 for n, prm in model.named_parameters():
                     if "lora_" in n:
                         prm.copy_(prm.half().float())
+        qat = ftcommon.adapter_merge_type(a.adapter)
+        if qat:  # decode what peephole decodes: the adapter merged into the base at that type
+            ftcommon.use_merged_quantized_forward(model, qat)
     model.to(device).eval()
 
     recs = [r for r in ftcommon.read_jsonl(a.data) if r.get("split") == a.split]

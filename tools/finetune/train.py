@@ -62,6 +62,10 @@ def parse_args(argv=None):
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     p.add_argument("--no-bf16", action="store_true", help="train in fp32 (default: bf16 autocast)")
+    p.add_argument("--qat", choices=ftcommon.QAT_TYPES, default=None,
+                   help="quantization-aware: train for the model peephole decodes after merging the adapter "
+                        "into the base at this type (the forward uses quantize(W + scale*B*A), straight-through; "
+                        "the frozen base stays fp32, LoRA dropout is off); the adapter is marked so")
     p.add_argument("--attn", default="eager",
                    help="attention implementation: eager (default; bitwise reproducible runs) or sdpa "
                         "(faster, but its cuDNN/flash backward is not deterministic)")
@@ -144,8 +148,11 @@ def main(argv=None):
         model.set_attn_implementation(args.attn)
     except AttributeError:  # older transformers
         model.config._attn_implementation = args.attn
-    if use_bf16:
+    if use_bf16 and not args.qat:
         model = model.to(torch.bfloat16)  # frozen base in bf16; LoRA weights stay fp32 (peft default)
+    if args.qat and args.dropout:
+        log(f"--qat: LoRA dropout {args.dropout} ignored (the merged weight has no separate LoRA branch)")
+        args.dropout = 0.0
     # Re-seed here: loading the base consumes a varying amount of RNG (from_config initializes
     # weights before the cached ones are loaded; the GGUF path does not), and the LoRA init and
     # dropout masks must not depend on which path ran.
@@ -157,6 +164,10 @@ def main(argv=None):
         target_modules=ftcommon.TARGET_MODULES, task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lcfg)
+    if args.qat:
+        # fp32 base: bf16 would blur W by more than the fine-tuning changes it before rounding.
+        n_q = ftcommon.use_merged_quantized_forward(model, args.qat)
+        log(f"--qat {args.qat}: {n_q} LoRA modules compute with quantize(W + scale*B*A)")
     model.to(device)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in model.parameters())
@@ -275,6 +286,9 @@ def main(argv=None):
 
     adir = os.path.join(args.out, "adapter")
     model.save_pretrained(adir, safe_serialization=True)
+    if args.qat:
+        with open(os.path.join(adir, ftcommon.MERGE_MARKER), "w") as f:
+            json.dump({"merge_type": args.qat}, f)
     import peft
     import transformers
 
@@ -284,7 +298,9 @@ def main(argv=None):
             "warmup": warmup, "min_lr_ratio": args.min_lr_ratio, "weight_decay": args.weight_decay,
             "grad_clip": args.grad_clip, "max_len": args.max_len, "rank": args.rank, "alpha": args.alpha,
             "dropout": args.dropout, "target_modules": ftcommon.TARGET_MODULES, "seed": args.seed,
-            "precision": "bf16 autocast, frozen base in bf16, LoRA weights fp32" if use_bf16 else "fp32",
+            "precision": ("bf16 autocast, frozen base in " + ("fp32" if args.qat else "bf16") + ", LoRA weights fp32")
+            if use_bf16 else "fp32",
+            "quantization_aware": args.qat,
             "optimizer": "AdamW(0.9, 0.999)", "attn_implementation": args.attn, "epochs_seen": round(steps_done * args.batch_size / len(train), 2),
         },
         "data": data_stats,

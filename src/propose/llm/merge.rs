@@ -1,4 +1,4 @@
-//! Merging a LoRA adapter into a Q8_0 copy of the base model, once per
+//! Merging a LoRA adapter into a quantized copy of the base model, once per
 //! (model, adapter) pair, kept in the cache directory.
 //!
 //! Why: llama.cpp applies an adapter at run time as two extra matrix
@@ -7,21 +7,26 @@
 //! base alone does with the adapter. Measured with `cargo bench --bench
 //! llm_throughput` on 2 cores (raw decoding, tokens/s, 1 and 16 sequences):
 //! base Q4_1 + run-time adapter 76 / 192; merged into Q4_1 116 / 186, into
-//! Q8_0 103 / 225, into Q4_0 169 / 322.
+//! Q8_0 103 / 225, into Q4_0 169 / 322 (the one 4-bit type this llama.cpp
+//! repacks for its fast CPU kernels).
 //!
-//! Why Q8_0 and not the faster Q4_0: the adapter's change to a weight is
-//! mostly smaller than a 4-bit step, so requantizing to 4 bits rounds the
-//! fine-tuning away: merged into Q4_0, the fine-tuned rows of `peephole
-//! eval` fell from 93.5% to 45.5% IO-equivalent (direct) and from 92.0% to
-//! 34.0% (chain-of-code). Q8_0's steps are 16 times finer, and its answers
-//! match the run-time adapter's (docs/eval.md).
+//! Which type: the one the adapter was trained for. An adapter trained
+//! quantization-aware (`tools/finetune/train.py --qat q4_0`, as the shipped
+//! one is) says so in its `peephole.merge.type` key and is merged at that
+//! type: it was trained on exactly the rounded weights this writes. Any
+//! other adapter is merged into Q8_0: its change to a weight is mostly
+//! smaller than a 4-bit step, so requantizing to 4 bits rounds the
+//! fine-tuning away (an adapter trained without it fell from 93.5% to 45.5%
+//! IO-equivalent, direct, and from 92.0% to 34.0%, chain-of-code, merged
+//! into Q4_0), while Q8_0's steps are 16 times finer (docs/eval.md).
 //!
 //! The merged weight is `W + (alpha / rank) · B·A`, as llama.cpp computes the
 //! adapter's contribution (`llama-adapter.cpp`), then quantized as ggml does
-//! (candle's port of `quantize_row_q8_0_ref`; its Q4_0 output was checked
-//! byte for byte against gguf-py's). Tensors the adapter does not touch
-//! (norms, the Q8_0 embedding) are copied unchanged. `--no-merge` keeps the
-//! run-time adapter.
+//! (candle's ports of `quantize_row_q8_0_ref` / `quantize_row_q4_0_ref`; its
+//! Q4_0 output was checked byte for byte against gguf-py's, which
+//! `tools/finetune/check_qat.py` checks training's rounding against).
+//! Tensors the adapter does not touch (norms, the Q8_0 embedding) are copied
+//! unchanged. `--no-merge` keeps the run-time adapter.
 
 use crate::cache::{Cache, KeyBuilder};
 use anyhow::{bail, Context, Result};
@@ -34,10 +39,27 @@ use std::path::{Path, PathBuf};
 
 /// Changes whenever the merged file's content would: part of its file name
 /// and of every proposal cache key made with a merged model.
-pub const MERGE_VERSION: &str = "lora-merge-q8_0/1";
+pub const MERGE_VERSION: &str = "lora-merge/2";
 
-/// The type of the merged weights.
-const MERGED_TYPE: GgmlDType = GgmlDType::Q8_0;
+/// The adapter GGUF key naming the type it was trained to be merged at
+/// (written by `tools/finetune/export_lora_gguf.py`).
+pub const MERGE_TYPE_KEY: &str = "peephole.merge.type";
+
+/// The type of the merged weights for this adapter, with the value of
+/// `general.file_type` that says so: what its `peephole.merge.type` names, else
+/// Q8_0 (fine enough for any adapter).
+fn merged_type(lora: &gguf_file::Content, adapter: &Path) -> Result<(GgmlDType, u32)> {
+    match lora.metadata.get(MERGE_TYPE_KEY).map(|v| v.to_string()) {
+        None => Ok((GgmlDType::Q8_0, 7)), // LLAMA_FTYPE_MOSTLY_Q8_0
+        Some(Ok(t)) if t == "q4_0" => Ok((GgmlDType::Q4_0, 2)), // LLAMA_FTYPE_MOSTLY_Q4_0
+        Some(Ok(t)) if t == "q8_0" => Ok((GgmlDType::Q8_0, 7)),
+        Some(other) => bail!(
+            "{}: {MERGE_TYPE_KEY} = {:?} is not a type peephole merges into (q4_0, q8_0)",
+            adapter.display(),
+            other.map_or("(not a string)", String::as_str)
+        ),
+    }
+}
 
 /// The merged model for `base` + `adapter` (given with their sha256), built
 /// into `cache`'s `models/` directory unless it is already there. Written
@@ -82,9 +104,17 @@ fn read_gguf(path: &Path) -> Result<(gguf_file::Content, BufReader<File>)> {
 
 /// Fail with one clear message unless `path` is a llama.cpp LoRA adapter
 /// GGUF. Why before loading: llama.cpp's own refusal says only "null result".
-pub fn check_adapter(path: &Path) -> Result<()> {
+/// Returns the type the adapter says it was trained to be merged into
+/// (`peephole.merge.type`), if any: applied at run time instead, such an
+/// adapter runs on weights it was not trained for.
+pub fn check_adapter(path: &Path) -> Result<Option<String>> {
     let (content, _) = read_gguf(path)?;
-    ensure_lora(&content, path)
+    ensure_lora(&content, path)?;
+    Ok(content
+        .metadata
+        .get(MERGE_TYPE_KEY)
+        .and_then(|v| v.to_string().ok())
+        .cloned())
 }
 
 fn ensure_lora(c: &gguf_file::Content, path: &Path) -> Result<()> {
@@ -114,6 +144,7 @@ pub fn merge_into<W: std::io::Write + std::io::Seek>(
     let (model, mut model_r) = read_gguf(base)?;
     let (lora, mut lora_r) = read_gguf(adapter)?;
     ensure_lora(&lora, adapter)?;
+    let (merged_type, file_type) = merged_type(&lora, adapter)?;
     let alpha = lora
         .metadata
         .get("adapter.lora.alpha")
@@ -160,10 +191,10 @@ pub fn merge_into<W: std::io::Write + std::io::Seek>(
             );
         }
         let sum = (w + delta)?;
-        if sum.dims().last().copied().unwrap_or(0) % MERGED_TYPE.block_size() != 0 {
-            bail!("tensor {name}: rows are not a multiple of {MERGED_TYPE:?}'s block");
+        if sum.dims().last().copied().unwrap_or(0) % merged_type.block_size() != 0 {
+            bail!("tensor {name}: rows are not a multiple of {merged_type:?}'s block");
         }
-        tensors.push((name.clone(), QTensor::quantize(&sum, MERGED_TYPE)?));
+        tensors.push((name.clone(), QTensor::quantize(&sum, merged_type)?));
         merged_count += 1;
     }
     let adapted = lora
@@ -187,7 +218,7 @@ pub fn merge_into<W: std::io::Write + std::io::Seek>(
     metadata.sort_by(|x, y| x.0.cmp(&y.0));
     for (k, v) in metadata.iter_mut() {
         if k == "general.file_type" {
-            *v = Value::U32(7); // LLAMA_FTYPE_MOSTLY_Q8_0
+            *v = Value::U32(file_type);
         }
     }
     let meta: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -215,52 +246,58 @@ mod tests {
         Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
     }
 
-    /// A 4 × 64 Q4_1 weight (out × in) with a rank-2 adapter (alpha 4, so
-    /// scale 2) merges to W + 2·B·A in Q8_0, within Q8_0's rounding; the
-    /// tensor the adapter does not touch is copied byte for byte.
-    #[test]
-    fn merged_weight_is_w_plus_scaled_ba() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A base with a 4 × 64 Q4_1 weight (out × in) and a norm, and a rank-2
+    /// adapter on the weight (alpha 4, so scale 2), `merge_type` written as
+    /// its `peephole.merge.type` if given. Returns the two paths and the
+    /// merged weight's exact value, W + 2·B·A from the stored (rounded) W, A, B.
+    fn base_and_adapter(dir: &Path, merge_type: Option<&str>) -> (PathBuf, PathBuf, Tensor) {
         let (out, inp, rank) = (4, 64, 2);
-        let w = ramp(out, inp, 0.5);
+        let w = QTensor::quantize(&ramp(out, inp, 0.5), GgmlDType::Q4_1).unwrap();
         let norm =
             QTensor::quantize(&ramp(1, inp, 1.0).flatten_all().unwrap(), GgmlDType::F32).unwrap();
-        let base = dir.path().join("base.gguf");
+        let base = dir.join("base.gguf");
+        let exact = |q: &QTensor| q.dequantize(&Device::Cpu).unwrap();
+        let (a, b) = (
+            QTensor::quantize(&ramp(rank, inp, 0.1), GgmlDType::F16).unwrap(),
+            QTensor::quantize(&ramp(out, rank, 0.2), GgmlDType::F16).unwrap(),
+        );
+        let want = (exact(&w) + (exact(&b).matmul(&exact(&a)).unwrap() * 2.0).unwrap()).unwrap();
         write(
             &base,
             &[
                 ("general.architecture", Value::String("llama".into())),
                 ("general.file_type", Value::U32(3)),
             ],
-            &[
-                (
-                    "blk.0.attn_q.weight",
-                    QTensor::quantize(&w, GgmlDType::Q4_1).unwrap(),
-                ),
-                ("blk.0.attn_norm.weight", norm),
-            ],
+            &[("blk.0.attn_q.weight", w), ("blk.0.attn_norm.weight", norm)],
         );
-        let (a, b) = (ramp(rank, inp, 0.1), ramp(out, rank, 0.2));
-        let adapter = dir.path().join("lora.gguf");
+        let adapter = dir.join("lora.gguf");
+        let mut meta = vec![
+            ("general.type", Value::String("adapter".into())),
+            ("adapter.type", Value::String("lora".into())),
+            ("adapter.lora.alpha", Value::F32(4.0)),
+        ];
+        if let Some(t) = merge_type {
+            meta.push((MERGE_TYPE_KEY, Value::String(t.into())));
+        }
         write(
             &adapter,
+            &meta,
             &[
-                ("general.type", Value::String("adapter".into())),
-                ("adapter.type", Value::String("lora".into())),
-                ("adapter.lora.alpha", Value::F32(4.0)),
-            ],
-            &[
-                (
-                    "blk.0.attn_q.weight.lora_a",
-                    QTensor::quantize(&a, GgmlDType::F16).unwrap(),
-                ),
-                (
-                    "blk.0.attn_q.weight.lora_b",
-                    QTensor::quantize(&b, GgmlDType::F16).unwrap(),
-                ),
+                ("blk.0.attn_q.weight.lora_a", a),
+                ("blk.0.attn_q.weight.lora_b", b),
             ],
         );
-        check_adapter(&adapter).unwrap();
+        (base, adapter, want)
+    }
+
+    /// An ordinary adapter merges to W + 2·B·A in Q8_0, within Q8_0's
+    /// rounding; the tensor the adapter does not touch is copied byte for
+    /// byte; the merge is built once.
+    #[test]
+    fn merged_weight_is_w_plus_scaled_ba() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, adapter, want) = base_and_adapter(dir.path(), None);
+        assert_eq!(check_adapter(&adapter).unwrap(), None);
         let refused = format!("{:#}", check_adapter(&base).unwrap_err());
         assert!(
             refused.contains("is not a LoRA adapter GGUF (general.type = (none)"),
@@ -279,16 +316,9 @@ mod tests {
             .tensor(&mut r, "blk.0.attn_q.weight", &Device::Cpu)
             .unwrap();
         assert_eq!(q.dtype(), GgmlDType::Q8_0);
-        assert_eq!(q.shape().dims(), &[out, inp]);
+        assert_eq!(q.shape().dims(), &[4, 64]);
         let got: Vec<Vec<f32>> = q.dequantize(&Device::Cpu).unwrap().to_vec2().unwrap();
-        let w_base = QTensor::quantize(&w, GgmlDType::Q4_1)
-            .unwrap()
-            .dequantize(&Device::Cpu)
-            .unwrap();
-        let want: Vec<Vec<f32>> = (w_base + (b.matmul(&a).unwrap() * 2.0).unwrap())
-            .unwrap()
-            .to_vec2()
-            .unwrap();
+        let want: Vec<Vec<f32>> = want.to_vec2().unwrap();
         for (g, e) in got.iter().flatten().zip(want.iter().flatten()) {
             // Q8_0 steps are max|x| / 127 of a 32-value block; |x| < 0.6 here.
             assert!((g - e).abs() <= 0.6 / 127.0 / 2.0 + 1e-4, "{g} vs {e}");
@@ -301,6 +331,36 @@ mod tests {
             .tensor(&mut r, "blk.0.attn_norm.weight", &Device::Cpu)
             .unwrap();
         assert_eq!(before.data().unwrap(), after.data().unwrap());
+    }
+
+    /// An adapter trained quantization-aware for Q4_0 is merged into exactly
+    /// the Q4_0 weights it was trained on (ggml's rounding of W + 2·B·A, byte
+    /// for byte); a type peephole does not merge into is refused by name.
+    #[test]
+    fn an_adapter_trained_for_q4_0_is_merged_into_q4_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, adapter, want) = base_and_adapter(dir.path(), Some("q4_0"));
+        assert_eq!(check_adapter(&adapter).unwrap().as_deref(), Some("q4_0"));
+        let mut merged = std::io::Cursor::new(Vec::new());
+        merge_into(&base, &adapter, &mut merged).unwrap();
+        merged.set_position(0);
+        let content = gguf_file::Content::read(&mut merged).unwrap();
+        assert_eq!(content.metadata["general.file_type"].to_u32().unwrap(), 2);
+        let q = content
+            .tensor(&mut merged, "blk.0.attn_q.weight", &Device::Cpu)
+            .unwrap();
+        assert_eq!(q.dtype(), GgmlDType::Q4_0);
+        let expected = QTensor::quantize(&want, GgmlDType::Q4_0).unwrap();
+        assert_eq!(q.data().unwrap(), expected.data().unwrap());
+
+        let other = tempfile::tempdir().unwrap();
+        let (base, adapter, _) = base_and_adapter(other.path(), Some("q2_k"));
+        let err = merge_into(&base, &adapter, &mut std::io::Cursor::new(Vec::new())).unwrap_err();
+        assert!(
+            format!("{err:#}")
+                .contains("peephole.merge.type = \"q2_k\" is not a type peephole merges into"),
+            "{err:#}"
+        );
     }
 
     #[test]
