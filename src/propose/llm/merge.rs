@@ -49,7 +49,7 @@ pub const MERGE_TYPE_KEY: &str = "peephole.merge.type";
 /// `general.file_type` that says so: what its `peephole.merge.type` names, else
 /// Q8_0 (fine enough for any adapter).
 fn merged_type(lora: &gguf_file::Content, adapter: &Path) -> Result<(GgmlDType, u32)> {
-    match lora.metadata.get(MERGE_TYPE_KEY).map(|v| v.to_string()) {
+    match declared_merge_type(lora) {
         None => Ok((GgmlDType::Q8_0, 7)), // LLAMA_FTYPE_MOSTLY_Q8_0
         Some(Ok(t)) if t == "q4_0" => Ok((GgmlDType::Q4_0, 2)), // LLAMA_FTYPE_MOSTLY_Q4_0
         Some(Ok(t)) if t == "q8_0" => Ok((GgmlDType::Q8_0, 7)),
@@ -59,6 +59,12 @@ fn merged_type(lora: &gguf_file::Content, adapter: &Path) -> Result<(GgmlDType, 
             other.map_or("(not a string)", String::as_str)
         ),
     }
+}
+
+/// The adapter's `peephole.merge.type` value, if it has one (an error if it
+/// is not a string). The one place that reads the key.
+fn declared_merge_type(lora: &gguf_file::Content) -> Option<candle_core::Result<&String>> {
+    lora.metadata.get(MERGE_TYPE_KEY).map(|v| v.to_string())
 }
 
 /// The merged model for `base` + `adapter` (given with their sha256), built
@@ -110,11 +116,7 @@ fn read_gguf(path: &Path) -> Result<(gguf_file::Content, BufReader<File>)> {
 pub fn check_adapter(path: &Path) -> Result<Option<String>> {
     let (content, _) = read_gguf(path)?;
     ensure_lora(&content, path)?;
-    Ok(content
-        .metadata
-        .get(MERGE_TYPE_KEY)
-        .and_then(|v| v.to_string().ok())
-        .cloned())
+    Ok(declared_merge_type(&content).and_then(|t| t.ok()).cloned())
 }
 
 fn ensure_lora(c: &gguf_file::Content, path: &Path) -> Result<()> {
