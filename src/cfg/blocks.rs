@@ -84,14 +84,8 @@ pub struct Block {
 impl Block {
     /// Live locations after each instruction (same length as `insns`).
     pub fn live_after_each(&self) -> Vec<LocSet> {
-        let mut out = vec![LocSet::EMPTY; self.insns.len()];
-        let mut live = self.live_out;
-        for (i, bi) in self.insns.iter().enumerate().rev() {
-            out[i] = live;
-            let e = bi.effects();
-            live = e.live_before(live);
-        }
-        out
+        let effs: Vec<_> = self.insns.iter().map(|bi| bi.effects()).collect();
+        crate::semantics::effects::live_after_each(&effs, self.live_out)
     }
 }
 

@@ -50,6 +50,21 @@ impl Effects {
         self.reads.union(live_after.minus(self.writes))
     }
 
+    /// Whether the instruction can be deleted when nothing it writes is in
+    /// `live_after`: the one definition of a dead instruction, shared by the
+    /// rule proposer's `dead_insn` guard and the trace's `unused` notes.
+    /// Loads are kept (removing one would hide a fault), as is anything
+    /// that may write more than it surely writes (stores, calls) or changes
+    /// the flow.
+    pub fn removable_if_dead(&self, live_after: LocSet) -> bool {
+        self.known
+            && self.flow == Flow::Next
+            && !self.writes.is_empty()
+            && self.clobbers == self.writes
+            && !self.reads.contains(Loc::Mem)
+            && self.writes.intersect(live_after).is_empty()
+    }
+
     fn opaque() -> Effects {
         Effects {
             reads: LocSet::ALL,
@@ -59,6 +74,18 @@ impl Effects {
             known: false,
         }
     }
+}
+
+/// Locations live after each instruction of a straight-line run whose
+/// live-out set is `live_out` (same length as `effs`).
+pub fn live_after_each(effs: &[Effects], live_out: LocSet) -> Vec<LocSet> {
+    let mut out = vec![LocSet::EMPTY; effs.len()];
+    let mut live = live_out;
+    for (i, e) in effs.iter().enumerate().rev() {
+        out[i] = live;
+        live = e.live_before(live);
+    }
+    out
 }
 
 /// Integer, FP and SIMD data-processing instructions: operand 0 is the

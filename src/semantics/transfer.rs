@@ -10,6 +10,7 @@
 //! entry to the block.
 
 use crate::asm::{AddrMode, Insn, Mem, Operand, Reg, RegKind};
+use crate::semantics::notes::code_notes;
 use crate::semantics::{effects, Loc, LocSet};
 use std::collections::HashMap;
 
@@ -297,7 +298,7 @@ fn substitute(expr: &str, env: &HashMap<Loc, String>) -> String {
 
 /// The simplifications the format allows: `a + 0`, `a - 0`, `a | 0`,
 /// `a ^ 0`, `a * 1`, shifts by 0, and folding two literals.
-fn simplify(e: &str) -> String {
+pub(crate) fn simplify(e: &str) -> String {
     for suffix in [" + 0", " - 0", " | 0", " ^ 0", " * 1"] {
         if let Some(a) = e.strip_suffix(suffix) {
             return a.to_string();
@@ -342,7 +343,7 @@ fn is_atomic(v: &str) -> bool {
     true
 }
 
-fn strip_parens(s: &str) -> &str {
+pub(crate) fn strip_parens(s: &str) -> &str {
     match s.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
         Some(inner) if is_balanced(inner) => inner,
         _ => s,
@@ -418,19 +419,28 @@ pub fn live_lines(insns: &[Insn], live_out: LocSet) -> Vec<String> {
     out
 }
 
-/// The `code:` section: its header and one line per instruction.
-pub fn code_section(insns: &[Insn]) -> String {
+/// The `code:` section: its header and one line per instruction, each
+/// followed by its note (`semantics::notes`) if it has one.
+pub fn code_section(insns: &[Insn], live_out: LocSet) -> String {
     let mut s = String::from("code:\n");
-    for i in insns {
+    for (i, note) in insns.iter().zip(code_notes(insns, live_out)) {
         s.push_str(&code_line(i));
+        if let Some(n) = note {
+            s.push_str(NOTE_MARK);
+            s.push_str(&n.to_string());
+        }
         s.push('\n');
     }
     s
 }
 
+/// Separates a `code:` line from its note. `#` cannot serve: operands
+/// such as `lsl #16` keep it.
+pub const NOTE_MARK: &str = "  // ";
+
 /// The whole trace before the rewrite: `code:` and `live:` sections.
 pub fn chain_of_code(insns: &[Insn], live_out: LocSet) -> String {
-    let mut s = code_section(insns);
+    let mut s = code_section(insns, live_out);
     s.push_str("live:\n");
     let live = live_lines(insns, live_out);
     if live.is_empty() {
@@ -502,14 +512,17 @@ mod tests {
             &w(&["add x2, x1, #0", "mov x0, x2"]),
             LocSet::parse_list("x0,sp").unwrap(),
         );
-        assert_eq!(t, "code:\nx2 = x1 + 0\nx0 = x2\nlive:\nx0 = x1\n");
+        assert_eq!(
+            t,
+            "code:\nx2 = x1 + 0  // = x1\nx0 = x2  // = x1\nlive:\nx0 = x1\n"
+        );
         let t = chain_of_code(
             &w(&["mov x2, #8", "mul x0, x1, x2"]),
             LocSet::parse_list("x0,sp").unwrap(),
         );
         assert_eq!(t, "code:\nx2 = 8\nx0 = x1 * x2\nlive:\nx0 = x1 * 8\n");
         let t = chain_of_code(&w(&["mov x3, x0"]), LocSet::parse_list("x0,sp").unwrap());
-        assert_eq!(t, "code:\nx3 = x0\nlive:\nnone\n");
+        assert_eq!(t, "code:\nx3 = x0  // unused\nlive:\nnone\n");
         let t = chain_of_code(
             &w(&["ldr x0, [x1, #8]", "add x0, x0, #1"]),
             LocSet::parse_list("x0,x1,sp").unwrap(),

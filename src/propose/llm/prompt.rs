@@ -256,7 +256,7 @@ impl PromptTemplate {
         match self.prefill {
             None => String::new(),
             Some(Prefill::Code) => {
-                crate::semantics::transfer::code_section(&window.insns) + "live:\n"
+                crate::semantics::transfer::code_section(&window.insns, window.live_out) + "live:\n"
             }
             Some(Prefill::Trace) => {
                 crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
@@ -389,6 +389,34 @@ mod tests {
         assert_eq!(grammar_version(), "answer-grammar-4");
     }
 
+    /// The worked examples of both chain-of-code templates carry exactly
+    /// the trace the semantics write for their question (notes included):
+    /// they document the format the adapter is trained on.
+    #[test]
+    fn chain_of_code_examples_are_the_semantics_traces() {
+        for style in [PromptStyle::ChainOfCode, PromptStyle::ChainOfCodeUnaided] {
+            let t = style.template();
+            let mut checked = 0;
+            for pair in t.examples.windows(2) {
+                let [(Role::User, q), (Role::Assistant, a)] = pair else {
+                    continue;
+                };
+                let body = q.strip_prefix("block:\n").expect(q);
+                let (block, live) = body.rsplit_once("live-out: ").expect(q);
+                let insns: Vec<&str> = block.lines().collect();
+                let w = window(&insns, live.trim());
+                let trace = a.split("rewrite:").next().unwrap_or_default();
+                assert_eq!(
+                    trace,
+                    crate::semantics::transfer::chain_of_code(&w.insns, w.live_out),
+                    "{style}: {q}"
+                );
+                checked += 1;
+            }
+            assert!(checked >= 3, "{style}");
+        }
+    }
+
     /// A window of these instructions with this live-out set.
     fn window(insns: &[&str], live_out: &str) -> Window {
         Window {
@@ -428,7 +456,10 @@ mod tests {
             "version: a\ngrammar-root: chain-of-code\nprefill: code\ndecode-root: after-code\n=== query\n{block} {live_out}",
         )
         .unwrap();
-        assert_eq!(t.prefill_for(&w), "code:\nx2 = x1 + 0\nx0 = x2\nlive:\n");
+        assert_eq!(
+            t.prefill_for(&w),
+            "code:\nx2 = x1 + 0  // = x1\nx0 = x2  // = x1\nlive:\n"
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 use super::expr::Facts;
 use crate::asm::{Insn, Operand, Reg, RegKind};
 use crate::propose::Window;
-use crate::semantics::{effects, Effects, Flow, Loc, LocSet};
+use crate::semantics::effects::live_after_each;
+use crate::semantics::{effects, Effects, Loc, LocSet};
 use std::cell::OnceCell;
 
 /// Lazily computed effects and liveness of one window.
@@ -29,12 +30,7 @@ impl<'w> WindowFacts<'w> {
     fn get(&self) -> &(Vec<Effects>, Vec<LocSet>) {
         self.cache.get_or_init(|| {
             let effs: Vec<Effects> = self.window.insns.iter().map(effects).collect();
-            let mut live_after = vec![LocSet::EMPTY; effs.len()];
-            let mut live = self.window.live_out;
-            for (i, e) in effs.iter().enumerate().rev() {
-                live_after[i] = live;
-                live = live.minus(e.writes).union(e.reads);
-            }
+            let live_after = live_after_each(&effs, self.window.live_out);
             (effs, live_after)
         })
     }
@@ -74,14 +70,7 @@ impl Facts for MatchFacts<'_, '_> {
     fn dead_insn(&self, k: usize) -> bool {
         let Some(i) = self.index(k) else { return false };
         let (effs, live_after) = self.win.get();
-        let e = &effs[i];
-        // Loads are kept: removing one would hide a fault.
-        e.known
-            && e.flow == Flow::Next
-            && !e.writes.is_empty()
-            && e.clobbers == e.writes
-            && !e.reads.contains(Loc::Mem)
-            && e.writes.intersect(live_after[i]).is_empty()
+        effs[i].removable_if_dead(live_after[i])
     }
 
     fn writes_w(&self, k: usize, r: &Reg) -> bool {
