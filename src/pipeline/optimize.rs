@@ -84,9 +84,11 @@ struct CachedResult {
 }
 
 /// The version changes whenever a cached result would be judged differently:
-/// 2 = the validator demands that a tenth of its test states complete.
+/// 2 = the validator demands that a tenth of its test states complete;
+/// 3 = its memory holds valid pointers (blocks that load through a pointer
+/// read from memory now complete, and are judged).
 fn cache_key(fingerprint: &str, site: &Site) -> CacheKey {
-    KeyBuilder::new("window-result-2")
+    KeyBuilder::new("window-result-3")
         .field("engine", fingerprint)
         .field("window", site.window.text())
         .field("live-out", site.window.live_out.to_string())

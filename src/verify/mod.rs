@@ -259,3 +259,74 @@ fn uses_simd(block: &[Insn]) -> bool {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(lines: &[&str]) -> Vec<Insn> {
+        lines
+            .iter()
+            .map(|l| Insn::parse_plain(l).unwrap())
+            .collect()
+    }
+
+    /// On how many of `cfg.tests` states `b` completes (does not fault).
+    fn completions(cfg: VerifyConfig, b: &[Insn]) -> u32 {
+        let image = Arc::new(assemble::assemble_batch(&[(b, b)], cfg.seed).unwrap());
+        let asm = image.jobs[0].as_ref().unwrap();
+        let mut engine = exec::Engine::new(Arc::new(state::data_pattern(cfg.seed))).unwrap();
+        engine.load(&image).unwrap();
+        let entry = exec::Entry {
+            start: asm.original.start,
+            end: asm.original.end,
+            exits: &asm.exits,
+        };
+        let roles = state::RegisterRoles::of(&[b]);
+        (0..cfg.tests)
+            .filter(|&t| {
+                let st = state::generate(cfg.seed, t, &roles);
+                !matches!(engine.run(&entry, &st, false).exit, exec::Exit::Fault(_))
+            })
+            .count() as u32
+    }
+
+    /// -O0 code reads every pointer back from its stack slot before using
+    /// it. Memory holds valid pointers, so such a block completes on enough
+    /// states to be judged; before it did not (10 of 1000 here), and a
+    /// rewrite dropping the `sxtw` could only be caught by luck.
+    #[test]
+    fn loads_through_pointers_read_from_memory_are_judged() {
+        let cfg = VerifyConfig::default();
+        let v = Verifier::new(cfg).unwrap();
+        let x0 = LocSet::parse_list("x0").unwrap();
+        let orig = block(&["ldr x0, [sp, 8]", "ldr w0, [x0]", "sxtw x0, w0"]);
+        let n = completions(cfg, &orig);
+        assert!(n * 10 >= cfg.tests, "completes on {n} of {}", cfg.tests);
+        assert_eq!(
+            v.check(&orig, &orig, x0),
+            Verdict::Equivalent { tests: cfg.tests }
+        );
+        let dropped = block(&["ldr x0, [sp, 8]", "ldr w0, [x0]"]);
+        let r = v.check(&orig, &dropped, x0);
+        assert!(matches!(r, Verdict::Counterexample { .. }), "{r:?}");
+
+        // Two pointers read from memory (`*a + *b`, both spilled; `**pp`):
+        // the share of pointer words is chosen so that these complete on a
+        // tenth of the states too.
+        for b in [
+            block(&[
+                "ldr x0, [sp, 8]",
+                "ldr w1, [x0]",
+                "ldr x0, [sp]",
+                "ldr w0, [x0]",
+                "add w0, w1, w0",
+            ]),
+            block(&["ldr x0, [sp, 8]", "ldr x0, [x0]", "ldr w0, [x0]"]),
+        ] {
+            let n = completions(cfg, &b);
+            assert!(n * 10 >= cfg.tests, "{b:?}: completes on {n}");
+            assert!(v.check(&b, &b, x0).is_equivalent());
+        }
+    }
+}
