@@ -63,7 +63,8 @@ pub struct EngineArgs {
     /// cache directory. The shipped adapter proposes far less this way.
     #[arg(long)]
     pub no_merge: bool,
-    /// Do not read or write the on-disk result cache.
+    /// Do not read or write the on-disk result cache; the LLM's answers are
+    /// cached only for this run, in a temporary directory.
     #[arg(long)]
     pub no_cache: bool,
 }
@@ -108,6 +109,9 @@ pub struct Engine {
     pub cost: Box<dyn crate::cost::CostModel>,
     /// Result cache and the fingerprint of everything that decides results.
     pub cache: Option<(Cache, String)>,
+    /// With `--no-cache`, the LLM answer cache's directory: fresh for this
+    /// engine and deleted with it, so no run reuses another run's answers.
+    _answers_dir: Option<tempfile::TempDir>,
 }
 
 impl Engine {
@@ -135,6 +139,7 @@ impl Engine {
             merge_adapter: !a.no_merge,
             ..LlmConfig::default()
         };
+        let mut answers_dir: Option<tempfile::TempDir> = None;
         let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
         let explicit = a.propose.is_some();
         let wanted: Vec<String> = a
@@ -146,13 +151,18 @@ impl Engine {
                 "none" => {}
                 "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
                 "llm" => {
-                    let made = match &cache {
-                        Some(c) => LlmProposer::with_cache(llm_cfg.clone(), c.clone()),
-                        None => LlmProposer::with_cache(
-                            llm_cfg.clone(),
-                            Cache::at(std::env::temp_dir().join("peephole-nocache")),
-                        ),
+                    let llm_cache = match &cache {
+                        Some(c) => c.clone(),
+                        None => {
+                            if answers_dir.is_none() {
+                                answers_dir = Some(tempfile::tempdir().context(
+                                    "creating a temporary directory for the LLM's answers",
+                                )?);
+                            }
+                            Cache::at(answers_dir.as_ref().expect("just made").path())
+                        }
                     };
+                    let made = LlmProposer::with_cache(llm_cfg.clone(), llm_cache);
                     match made {
                         Ok(l) => proposers.push(Box::new(l)),
                         // Asked for by name: an error. By default: say so and go on.
@@ -187,6 +197,7 @@ impl Engine {
             })?,
             cost,
             cache: cache.map(|c| (c, fingerprint)),
+            _answers_dir: answers_dir,
         })
     }
 
