@@ -136,10 +136,12 @@ impl Values {
     /// in that cell, or are stamped with the memory epoch.
     fn value_of(&self, rhs: &str, flags: Option<&str>) -> Option<String> {
         let s = strip_parens(&simplify(&self.substitute(rhs)?)).to_string();
+        // Only the cells this statement reads get the stamp; values loaded
+        // earlier and substituted for registers already carry theirs.
         let s = match self.cells.get(&s) {
-            Some(v) => v.clone(),
-            None if s.contains("mem") => format!("{s}@{}", self.epoch),
-            None => s,
+            Some(v) if is_cell(rhs) => v.clone(),
+            _ if rhs.contains("mem") => format!("{s}@{}", self.epoch),
+            _ => s,
         };
         Some(match flags {
             Some(f) => format!("{s} given {f}"),
@@ -445,6 +447,34 @@ mod tests {
                 "x8,sp,mem"
             ),
             ["", "= w8", "unchanged"]
+        );
+    }
+
+    #[test]
+    fn values_loaded_earlier_compare_equal() {
+        assert_eq!(
+            notes(
+                &[
+                    "ldr x8, [sp, 40]",
+                    "mul x8, x8, x9",
+                    "mov x8, x8",
+                    "str x8, [sp, 16]"
+                ],
+                "x8,x9,sp,mem"
+            ),
+            ["", "", "unchanged", ""]
+        );
+        assert_eq!(
+            notes(
+                &[
+                    "ldr w0, [sp, 12]",
+                    "orr w0, w1, w0",
+                    "str w0, [sp, 12]",
+                    "ldr w0, [sp, 12]"
+                ],
+                "x0,sp,mem"
+            ),
+            ["", "", "", "unchanged"]
         );
     }
 

@@ -419,24 +419,34 @@ pub fn live_lines(insns: &[Insn], live_out: LocSet) -> Vec<String> {
     out
 }
 
-/// The `code:` section: its header and one line per instruction, each
-/// followed by its note (`semantics::notes`) if it has one.
+/// The `code:` section: its header and one line per instruction: what it
+/// computes, then the instruction itself as a comment, with its note
+/// (`semantics::notes`) in parentheses if it has one:
+/// `w0 = mem32[sp + 12]  // ldr w0, [sp, 12] (unchanged)`.
+///
+/// Why the instruction is repeated: the rewrite is mostly a copy of the
+/// block with lines left out or changed, and a model that reads the
+/// semantics line by line lost its place in the block (it deleted the line
+/// after an `unchanged` one, or copied a constant from the trace's decimal
+/// instead of the block's hex); with each line's instruction beside its
+/// meaning and note, the rewrite copies from one aligned listing.
 pub fn code_section(insns: &[Insn], live_out: LocSet) -> String {
     let mut s = String::from("code:\n");
     for (i, note) in insns.iter().zip(code_notes(insns, live_out)) {
         s.push_str(&code_line(i));
+        s.push_str(COMMENT_MARK);
+        s.push_str(&i.to_string());
         if let Some(n) = note {
-            s.push_str(NOTE_MARK);
-            s.push_str(&n.to_string());
+            s.push_str(&format!(" ({n})"));
         }
         s.push('\n');
     }
     s
 }
 
-/// Separates a `code:` line from its note. `#` cannot serve: operands
+/// Separates a `code:` line from its comment. `#` cannot serve: operands
 /// such as `lsl #16` keep it.
-pub const NOTE_MARK: &str = "  // ";
+pub const COMMENT_MARK: &str = "  // ";
 
 /// The whole trace before the rewrite: `code:` and `live:` sections.
 pub fn chain_of_code(insns: &[Insn], live_out: LocSet) -> String {
@@ -514,22 +524,25 @@ mod tests {
         );
         assert_eq!(
             t,
-            "code:\nx2 = x1 + 0  // = x1\nx0 = x2  // = x1\nlive:\nx0 = x1\n"
+            "code:\nx2 = x1 + 0  // add x2, x1, #0 (= x1)\nx0 = x2  // mov x0, x2 (= x1)\nlive:\nx0 = x1\n"
         );
         let t = chain_of_code(
             &w(&["mov x2, #8", "mul x0, x1, x2"]),
             LocSet::parse_list("x0,sp").unwrap(),
         );
-        assert_eq!(t, "code:\nx2 = 8\nx0 = x1 * x2\nlive:\nx0 = x1 * 8\n");
+        assert_eq!(
+            t,
+            "code:\nx2 = 8  // mov x2, #8\nx0 = x1 * x2  // mul x0, x1, x2\nlive:\nx0 = x1 * 8\n"
+        );
         let t = chain_of_code(&w(&["mov x3, x0"]), LocSet::parse_list("x0,sp").unwrap());
-        assert_eq!(t, "code:\nx3 = x0  // unused\nlive:\nnone\n");
+        assert_eq!(t, "code:\nx3 = x0  // mov x3, x0 (unused)\nlive:\nnone\n");
         let t = chain_of_code(
             &w(&["ldr x0, [x1, #8]", "add x0, x0, #1"]),
             LocSet::parse_list("x0,x1,sp").unwrap(),
         );
         assert_eq!(
             t,
-            "code:\nx0 = mem64[x1 + 8]\nx0 = x0 + 1\nlive:\nx0 = mem64[x1 + 8] + 1\n"
+            "code:\nx0 = mem64[x1 + 8]  // ldr x0, [x1, #8]\nx0 = x0 + 1  // add x0, x0, #1\nlive:\nx0 = mem64[x1 + 8] + 1\n"
         );
     }
 

@@ -386,7 +386,7 @@ mod tests {
         assert_eq!(aided.messages, unaided.messages);
         assert_eq!(aided.grammar_root, unaided.grammar_root);
         assert_ne!(aided.version, unaided.version);
-        assert_eq!(grammar_version(), "answer-grammar-4");
+        assert_eq!(grammar_version(), "answer-grammar-5");
     }
 
     /// The worked examples of both chain-of-code templates carry exactly
@@ -458,7 +458,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.prefill_for(&w),
-            "code:\nx2 = x1 + 0  // = x1\nx0 = x2  // = x1\nlive:\n"
+            "code:\nx2 = x1 + 0  // add x2, x1, #0 (= x1)\nx0 = x2  // mov x0, x2 (= x1)\nlive:\n"
         );
     }
 
