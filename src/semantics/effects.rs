@@ -51,8 +51,8 @@ impl Effects {
     }
 
     /// Whether the instruction can be deleted when nothing it writes is in
-    /// `live_after`: the one definition of a dead instruction, shared by the
-    /// rule proposer's `dead_insn` guard and the trace's `unused` notes.
+    /// `live_after`: the one definition of a dead instruction (the rule
+    /// proposer's `dead_insn` guard).
     /// Loads are kept (removing one would hide a fault), as is anything
     /// that may write more than it surely writes (stores, calls) or changes
     /// the flow.

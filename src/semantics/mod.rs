@@ -3,7 +3,6 @@
 
 pub mod effects;
 pub mod locs;
-pub mod notes;
 pub mod transfer;
 
 pub use effects::{effects, Effects, Flow};

@@ -10,7 +10,6 @@
 //! entry to the block.
 
 use crate::asm::{AddrMode, Insn, Mem, Operand, Reg, RegKind};
-use crate::semantics::notes::code_notes;
 use crate::semantics::{effects, Loc, LocSet};
 use std::collections::HashMap;
 
@@ -298,7 +297,7 @@ fn substitute(expr: &str, env: &HashMap<Loc, String>) -> String {
 
 /// The simplifications the format allows: `a + 0`, `a - 0`, `a | 0`,
 /// `a ^ 0`, `a * 1`, shifts by 0, and folding two literals.
-pub(crate) fn simplify(e: &str) -> String {
+fn simplify(e: &str) -> String {
     for suffix in [" + 0", " - 0", " | 0", " ^ 0", " * 1"] {
         if let Some(a) = e.strip_suffix(suffix) {
             return a.to_string();
@@ -343,7 +342,7 @@ fn is_atomic(v: &str) -> bool {
     true
 }
 
-pub(crate) fn strip_parens(s: &str) -> &str {
+fn strip_parens(s: &str) -> &str {
     match s.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
         Some(inner) if is_balanced(inner) => inner,
         _ => s,
@@ -419,38 +418,19 @@ pub fn live_lines(insns: &[Insn], live_out: LocSet) -> Vec<String> {
     out
 }
 
-/// The `code:` section: its header and one line per instruction: what it
-/// computes, then the instruction itself as a comment, with its note
-/// (`semantics::notes`) in parentheses if it has one:
-/// `w0 = mem32[sp + 12]  // ldr w0, [sp, 12] (unchanged)`.
-///
-/// Why the instruction is repeated: the rewrite is mostly a copy of the
-/// block with lines left out or changed, and a model that reads the
-/// semantics line by line lost its place in the block (it deleted the line
-/// after an `unchanged` one, or copied a constant from the trace's decimal
-/// instead of the block's hex); with each line's instruction beside its
-/// meaning and note, the rewrite copies from one aligned listing.
-pub fn code_section(insns: &[Insn], live_out: LocSet) -> String {
+/// The `code:` section: its header and one line per instruction.
+pub fn code_section(insns: &[Insn]) -> String {
     let mut s = String::from("code:\n");
-    for (i, note) in insns.iter().zip(code_notes(insns, live_out)) {
+    for i in insns {
         s.push_str(&code_line(i));
-        s.push_str(COMMENT_MARK);
-        s.push_str(&i.to_string());
-        if let Some(n) = note {
-            s.push_str(&format!(" ({n})"));
-        }
         s.push('\n');
     }
     s
 }
 
-/// Separates a `code:` line from its comment. `#` cannot serve: operands
-/// such as `lsl #16` keep it.
-pub const COMMENT_MARK: &str = "  // ";
-
 /// The whole trace before the rewrite: `code:` and `live:` sections.
 pub fn chain_of_code(insns: &[Insn], live_out: LocSet) -> String {
-    let mut s = code_section(insns, live_out);
+    let mut s = code_section(insns);
     s.push_str("live:\n");
     let live = live_lines(insns, live_out);
     if live.is_empty() {
@@ -522,27 +502,21 @@ mod tests {
             &w(&["add x2, x1, #0", "mov x0, x2"]),
             LocSet::parse_list("x0,sp").unwrap(),
         );
-        assert_eq!(
-            t,
-            "code:\nx2 = x1 + 0  // add x2, x1, #0 (= x1)\nx0 = x2  // mov x0, x2 (= x1)\nlive:\nx0 = x1\n"
-        );
+        assert_eq!(t, "code:\nx2 = x1 + 0\nx0 = x2\nlive:\nx0 = x1\n");
         let t = chain_of_code(
             &w(&["mov x2, #8", "mul x0, x1, x2"]),
             LocSet::parse_list("x0,sp").unwrap(),
         );
-        assert_eq!(
-            t,
-            "code:\nx2 = 8  // mov x2, #8\nx0 = x1 * x2  // mul x0, x1, x2\nlive:\nx0 = x1 * 8\n"
-        );
+        assert_eq!(t, "code:\nx2 = 8\nx0 = x1 * x2\nlive:\nx0 = x1 * 8\n");
         let t = chain_of_code(&w(&["mov x3, x0"]), LocSet::parse_list("x0,sp").unwrap());
-        assert_eq!(t, "code:\nx3 = x0  // mov x3, x0 (unused)\nlive:\nnone\n");
+        assert_eq!(t, "code:\nx3 = x0\nlive:\nnone\n");
         let t = chain_of_code(
             &w(&["ldr x0, [x1, #8]", "add x0, x0, #1"]),
             LocSet::parse_list("x0,x1,sp").unwrap(),
         );
         assert_eq!(
             t,
-            "code:\nx0 = mem64[x1 + 8]  // ldr x0, [x1, #8]\nx0 = x0 + 1  // add x0, x0, #1\nlive:\nx0 = mem64[x1 + 8] + 1\n"
+            "code:\nx0 = mem64[x1 + 8]\nx0 = x0 + 1\nlive:\nx0 = mem64[x1 + 8] + 1\n"
         );
     }
 

@@ -256,7 +256,7 @@ impl PromptTemplate {
         match self.prefill {
             None => String::new(),
             Some(Prefill::Code) => {
-                crate::semantics::transfer::code_section(&window.insns, window.live_out) + "live:\n"
+                crate::semantics::transfer::code_section(&window.insns) + "live:\n"
             }
             Some(Prefill::Trace) => {
                 crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
@@ -386,11 +386,11 @@ mod tests {
         assert_eq!(aided.messages, unaided.messages);
         assert_eq!(aided.grammar_root, unaided.grammar_root);
         assert_ne!(aided.version, unaided.version);
-        assert_eq!(grammar_version(), "answer-grammar-5");
+        assert_eq!(grammar_version(), "answer-grammar-4");
     }
 
     /// The worked examples of both chain-of-code templates carry exactly
-    /// the trace the semantics write for their question (notes included):
+    /// the trace the semantics write for their question:
     /// they document the format the adapter is trained on.
     #[test]
     fn chain_of_code_examples_are_the_semantics_traces() {
@@ -456,10 +456,7 @@ mod tests {
             "version: a\ngrammar-root: chain-of-code\nprefill: code\ndecode-root: after-code\n=== query\n{block} {live_out}",
         )
         .unwrap();
-        assert_eq!(
-            t.prefill_for(&w),
-            "code:\nx2 = x1 + 0  // add x2, x1, #0 (= x1)\nx0 = x2  // mov x0, x2 (= x1)\nlive:\n"
-        );
+        assert_eq!(t.prefill_for(&w), "code:\nx2 = x1 + 0\nx0 = x2\nlive:\n");
     }
 
     #[test]
