@@ -299,15 +299,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::super::{Verdict, Verifier, VerifyConfig};
-    use crate::asm::Insn;
     use crate::semantics::LocSet;
-
-    fn block(lines: &[&str]) -> Vec<Insn> {
-        lines
-            .iter()
-            .map(|l| Insn::parse_plain(l).unwrap())
-            .collect()
-    }
+    use crate::verify::tests::block;
 
     /// Translations are cached across runs, so one engine that loads a new
     /// image at the same addresses, or whose block rewrote code, must not

@@ -264,7 +264,8 @@ fn uses_simd(block: &[Insn]) -> bool {
 mod tests {
     use super::*;
 
-    fn block(lines: &[&str]) -> Vec<Insn> {
+    /// A block from lines of assembly (shared with the executor's tests).
+    pub(super) fn block(lines: &[&str]) -> Vec<Insn> {
         lines
             .iter()
             .map(|l| Insn::parse_plain(l).unwrap())
