@@ -139,29 +139,29 @@ impl Engine {
             merge_adapter: !a.no_merge,
             ..LlmConfig::default()
         };
-        let mut answers_dir: Option<tempfile::TempDir> = None;
         let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
         let explicit = a.propose.is_some();
         let wanted: Vec<String> = a
             .propose
             .clone()
             .unwrap_or_else(|| vec!["rules".into(), "llm".into()]);
+        // With `--no-cache` the LLM still keeps its answers for this run, in a
+        // fresh directory that is deleted with the engine.
+        let answers_dir = match (&cache, wanted.iter().any(|p| p == "llm")) {
+            (None, true) => Some(
+                tempfile::tempdir()
+                    .context("creating a temporary directory for the LLM's answers")?,
+            ),
+            _ => None,
+        };
         for p in &wanted {
             match p.as_str() {
                 "none" => {}
                 "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
                 "llm" => {
-                    let llm_cache = match &cache {
-                        Some(c) => c.clone(),
-                        None => {
-                            if answers_dir.is_none() {
-                                answers_dir = Some(tempfile::tempdir().context(
-                                    "creating a temporary directory for the LLM's answers",
-                                )?);
-                            }
-                            Cache::at(answers_dir.as_ref().expect("just made").path())
-                        }
-                    };
+                    let llm_cache = cache.clone().unwrap_or_else(|| {
+                        Cache::at(answers_dir.as_ref().expect("made above").path())
+                    });
                     let made = LlmProposer::with_cache(llm_cfg.clone(), llm_cache);
                     match made {
                         Ok(l) => proposers.push(Box::new(l)),

@@ -227,10 +227,10 @@ impl Verifier {
             }
         }
         // A faulting test compares nothing after the fault, so a block that
-        // faults on most states (e.g. it dereferences a pointer loaded from
-        // memory, which holds random bytes) would pass on the few states that
-        // complete, however few: measured, an LLM rewrite dropping a `sxtw`
-        // after such a load passed 1000 tests. Demand that a tenth complete.
+        // faults on most states would pass on the few states that complete,
+        // however few: measured, when memory held no pointers, an LLM rewrite
+        // dropping a `sxtw` after a load through a pointer read from memory
+        // passed 1000 tests (2 completed). Demand that a tenth complete.
         if (completed as u64) * 10 < self.cfg.tests as u64 {
             return Verdict::Unsupported {
                 reason: format!(
@@ -272,38 +272,18 @@ mod tests {
             .collect()
     }
 
-    /// On how many of `cfg.tests` states `b` completes (does not fault).
-    fn completions(cfg: VerifyConfig, b: &[Insn]) -> u32 {
-        let image = Arc::new(assemble::assemble_batch(&[(b, b)], cfg.seed).unwrap());
-        let asm = image.jobs[0].as_ref().unwrap();
-        let mut engine = exec::Engine::new(Arc::new(state::data_pattern(cfg.seed))).unwrap();
-        engine.load(&image).unwrap();
-        let entry = exec::Entry {
-            start: asm.original.start,
-            end: asm.original.end,
-            exits: &asm.exits,
-        };
-        let roles = state::RegisterRoles::of(&[b]);
-        (0..cfg.tests)
-            .filter(|&t| {
-                let st = state::generate(cfg.seed, t, &roles);
-                !matches!(engine.run(&entry, &st, false).exit, exec::Exit::Fault(_))
-            })
-            .count() as u32
-    }
-
     /// -O0 code reads every pointer back from its stack slot before using
     /// it. Memory holds valid pointers, so such a block completes on enough
     /// states to be judged; before it did not (10 of 1000 here), and a
-    /// rewrite dropping the `sxtw` could only be caught by luck.
+    /// rewrite dropping the `sxtw` could only be caught by luck. A block
+    /// found equivalent to itself completed on at least a tenth of the
+    /// states (`run_tests` says "unsupported" otherwise).
     #[test]
     fn loads_through_pointers_read_from_memory_are_judged() {
         let cfg = VerifyConfig::default();
         let v = Verifier::new(cfg).unwrap();
         let x0 = LocSet::parse_list("x0").unwrap();
         let orig = block(&["ldr x0, [sp, 8]", "ldr w0, [x0]", "sxtw x0, w0"]);
-        let n = completions(cfg, &orig);
-        assert!(n * 10 >= cfg.tests, "completes on {n} of {}", cfg.tests);
         assert_eq!(
             v.check(&orig, &orig, x0),
             Verdict::Equivalent { tests: cfg.tests }
@@ -325,9 +305,8 @@ mod tests {
             ]),
             block(&["ldr x0, [sp, 8]", "ldr x0, [x0]", "ldr w0, [x0]"]),
         ] {
-            let n = completions(cfg, &b);
-            assert!(n * 10 >= cfg.tests, "{b:?}: completes on {n}");
-            assert!(v.check(&b, &b, x0).is_equivalent());
+            let r = v.check(&b, &b, x0);
+            assert_eq!(r, Verdict::Equivalent { tests: cfg.tests }, "{b:?}");
         }
     }
 }
