@@ -141,22 +141,16 @@ fn grammar_accepts_few_shot_answers_and_refuses_junk() {
     ];
     for (a, v) in bad
         .iter()
-        .zip(grammar_check(&model, PromptStyle::ChainOfCodeUnaided, &bad).unwrap())
+        .zip(grammar_check(&model, PromptStyle::ChainOfCode, &bad).unwrap())
     {
         assert!(v.is_err(), "{a:?} accepted");
     }
     let good = ["code:\nx0 = mem64[sp + 8]; nzcv = flags(x1 - 0)\nskip\nlive:\nx0 = mem64[sp + 8]\nrewrite:\nldr x0, [sp, #8]\nadd x1, x2, x3, lsl #2\nstr w1, [x2, #-16]!\nldr q0, [x1], #16\ncsel x0, x1, xzr, ne\n",
         // gcc's style, which answers copy from the window: no `#`.
         "code:\nw0 = mem32[sp + 20]\nlive:\nnone\nrewrite:\nldr w0, [sp, 20]\nadd w0, w0, 1\nlsl x1, x2, 3\nadd x0, x1, x2, lsl 2\n"];
-    for v in grammar_check(&model, PromptStyle::ChainOfCodeUnaided, &good).unwrap() {
+    for v in grammar_check(&model, PromptStyle::ChainOfCode, &good).unwrap() {
         assert!(v.is_ok(), "{v:?}");
     }
-    // The default chain-of-code answer re-reads the question before the
-    // rewrite; without it the trace is not its grammar's.
-    let reread = "code:\nw0 = mem32[sp + 20]\nlive:\nnone\nblock:\nldr w0, [sp, 20]\nlive-out: x1,sp,mem\nrewrite: delete\n";
-    let verdicts = grammar_check(&model, PromptStyle::ChainOfCode, &[reread, good[1]]).unwrap();
-    assert!(verdicts[0].is_ok(), "{:?}", verdicts[0]);
-    assert!(verdicts[1].is_err(), "{:?}", verdicts[1]);
 }
 
 /// The shipped adapter is merged into the base once per cache directory and

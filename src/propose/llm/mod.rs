@@ -17,9 +17,7 @@ pub use engine::{grammar_check, physical_cores, DecodeSpeed};
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };
-pub use prompt::{
-    grammar_for, grammar_version, Prefill, PromptStyle, PromptTemplate, Role, ANSWER_GRAMMAR,
-};
+pub use prompt::{grammar_for, grammar_version, PromptStyle, PromptTemplate, Role, ANSWER_GRAMMAR};
 
 use crate::asm::Insn;
 use crate::cache::{Cache, CacheKey, KeyBuilder};

@@ -113,13 +113,6 @@ pub enum Prefill {
     /// the project's semantics (`semantics::transfer::chain_of_code`): the
     /// model writes only the rewrite, reading what the block computes.
     Trace,
-    /// The whole trace, then the question's `block:` and `live-out:` lines
-    /// again. Why: the rewrite is mostly a copy of the block's lines, and a
-    /// 135M model copies most reliably from text right before it (the
-    /// direct prompt has the block there); with the trace in between,
-    /// chain-of-code answers miscopied constants and dropped lines
-    /// (docs/eval.md). Re-reading the question after reasoning keeps both.
-    TraceThenQuestion,
 }
 
 /// Chat role of a template message.
@@ -187,11 +180,7 @@ impl PromptTemplate {
                 prefill = match v.trim() {
                     "code" => Some(Prefill::Code),
                     "trace" => Some(Prefill::Trace),
-                    "trace-then-question" => Some(Prefill::TraceThenQuestion),
-                    other => bail!(
-                        "line {}: unknown prefill `{other}` (code, trace, trace-then-question)",
-                        n + 1
-                    ),
+                    other => bail!("line {}: unknown prefill `{other}` (code, trace)", n + 1),
                 };
             } else {
                 bail!(
@@ -272,11 +261,6 @@ impl PromptTemplate {
             Some(Prefill::Trace) => {
                 crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
             }
-            Some(Prefill::TraceThenQuestion) => {
-                crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
-                    + &self.query_for(window)
-                    + "\n"
-            }
         }
     }
 
@@ -307,7 +291,6 @@ pub fn grammar_for(window: &Window) -> String {
         match rule {
             "code-lines" => out.push_str(&format!("code-lines ::= code-line{{{n}}}")),
             "live-lines" => out.push_str(&format!("live-lines ::= live-line{{1,{live}}}")),
-            "reread-lines" => out.push_str(&format!("reread-lines ::= reread-line{{{n}}}")),
             "rewrite-lines" => {
                 out.push_str(&format!("rewrite-lines ::= ( insn \"\\n\" ){{1,{n}}}"))
             }
@@ -401,8 +384,9 @@ mod tests {
             PromptStyle::ChainOfCodeUnaided.template(),
         );
         assert_eq!(aided.messages, unaided.messages);
+        assert_eq!(aided.grammar_root, unaided.grammar_root);
         assert_ne!(aided.version, unaided.version);
-        assert_eq!(grammar_version(), "answer-grammar-5");
+        assert_eq!(grammar_version(), "answer-grammar-4");
     }
 
     /// The worked examples of both chain-of-code templates carry exactly
@@ -421,14 +405,12 @@ mod tests {
                 let (block, live) = body.rsplit_once("live-out: ").expect(q);
                 let insns: Vec<&str> = block.lines().collect();
                 let w = window(&insns, live.trim());
-                let lead = a.split("rewrite:").next().unwrap_or_default();
-                let trace = crate::semantics::transfer::chain_of_code(&w.insns, w.live_out);
-                let expected = match t.prefill {
-                    Some(_) => t.prefill_for(&w),
-                    None => trace.clone(),
-                };
-                assert!(expected.starts_with(&trace), "{style}: {q}");
-                assert_eq!(lead, expected, "{style}: {q}");
+                let trace = a.split("rewrite:").next().unwrap_or_default();
+                assert_eq!(
+                    trace,
+                    crate::semantics::transfer::chain_of_code(&w.insns, w.live_out),
+                    "{style}: {q}"
+                );
                 checked += 1;
             }
             assert!(checked >= 3, "{style}");
@@ -450,15 +432,14 @@ mod tests {
     fn chain_of_code_prefill_is_the_semantics_trace() {
         let w = window(&["str w0, [sp, #12]", "ldr w0, [sp, #12]"], "x0,sp,mem");
         let aided = PromptStyle::ChainOfCode.template();
-        assert_eq!(aided.prefill, Some(Prefill::TraceThenQuestion));
+        assert_eq!(aided.prefill, Some(Prefill::Trace));
         assert_eq!(aided.decode_root, "rewrite");
-        // The prefill is the whole trace the training answers carry, then
-        // the question again; the model writes only the rewrite after it.
+        // The prefill is the whole trace the training answers carry; the
+        // model writes only the rewrite after it.
         let p = aided.prefill_for(&w);
         assert_eq!(
             p,
             crate::semantics::transfer::chain_of_code(&w.insns, w.live_out)
-                + "block:\nstr w0, [sp, #12]\nldr w0, [sp, #12]\nlive-out: x0,sp,mem\n"
         );
         assert!(p.starts_with("code:\n") && p.contains("\nlive:\n"), "{p}");
         assert_eq!(PromptStyle::Direct.template().prefill_for(&w), "");
