@@ -126,7 +126,7 @@ fn grammar_accepts_few_shot_answers_and_refuses_junk() {
         let answers: Vec<&str> = t.example_answers().collect();
         for (a, v) in answers
             .iter()
-            .zip(grammar_check(&model, style, &answers).unwrap())
+            .zip(grammar_check(&model, style, None, &answers).unwrap())
         {
             assert!(v.is_ok(), "{style}: {a:?}: {v:?}");
         }
@@ -141,16 +141,32 @@ fn grammar_accepts_few_shot_answers_and_refuses_junk() {
     ];
     for (a, v) in bad
         .iter()
-        .zip(grammar_check(&model, PromptStyle::ChainOfCode, &bad).unwrap())
+        .zip(grammar_check(&model, PromptStyle::ChainOfCode, None, &bad).unwrap())
     {
         assert!(v.is_err(), "{a:?} accepted");
     }
     let good = ["code:\nx0 = mem64[sp + 8]; nzcv = flags(x1 - 0)\nskip\nlive:\nx0 = mem64[sp + 8]\nrewrite:\nldr x0, [sp, #8]\nadd x1, x2, x3, lsl #2\nstr w1, [x2, #-16]!\nldr q0, [x1], #16\ncsel x0, x1, xzr, ne\n",
         // gcc's style, which answers copy from the window: no `#`.
         "code:\nw0 = mem32[sp + 20]\nlive:\nnone\nrewrite:\nldr w0, [sp, 20]\nadd w0, w0, 1\nlsl x1, x2, 3\nadd x0, x1, x2, lsl 2\n"];
-    for v in grammar_check(&model, PromptStyle::ChainOfCode, &good).unwrap() {
+    for v in grammar_check(&model, PromptStyle::ChainOfCode, None, &good).unwrap() {
         assert!(v.is_ok(), "{v:?}");
     }
+    // Narrowed to a window, long immediates are the window's own: the
+    // shipped adapter once wrote `-858993466` for `-858993460`.
+    let w = window(
+        &["and w0, w0, -858993460", "orr w0, w1, w0", "mov x9, #3190"],
+        "x0,sp",
+    );
+    let answers = [
+        "rewrite:\nand w0, w0, -858993460\norr w0, w1, w0\n",
+        "rewrite:\nbic w0, w0, 858993459\norr w0, w1, w0\n",
+        "rewrite:\nmov x9, #3191\n",
+        "rewrite:\nand w0, w0, -858993466\norr w0, w1, w0\n",
+        "rewrite:\nmov x9, #31900\n",
+    ];
+    let v = grammar_check(&model, PromptStyle::Direct, Some(&w), &answers).unwrap();
+    let accepted: Vec<bool> = v.iter().map(Result::is_ok).collect();
+    assert_eq!(accepted, [true, true, true, false, false], "{v:?}");
 }
 
 /// The shipped adapter is merged into the base once per cache directory and

@@ -17,7 +17,8 @@
 //!   that one token against the grammar, falling back to applying the grammar
 //!   to the whole vocabulary when it is rejected.
 
-use super::prompt::{PromptStyle, PromptTemplate, ANSWER_GRAMMAR};
+use super::grammar::ANSWER_GRAMMAR;
+use super::prompt::{PromptStyle, PromptTemplate};
 use anyhow::{anyhow, bail, Context, Result};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -55,7 +56,7 @@ pub struct EngineSettings {
 pub struct GenJob {
     pub style: PromptStyle,
     pub queries: Vec<String>,
-    /// Answer grammar per query (see `prompt::grammar_for`).
+    /// Answer grammar per query (see `grammar::grammar_for`).
     pub grammars: Vec<String>,
     /// Start of the answer per query, written by the proposer (see
     /// `PromptTemplate::prefill_for`; empty for none). It is part of the
@@ -226,12 +227,14 @@ pub fn physical_cores() -> usize {
 }
 
 /// Whether each complete answer is accepted by the answer grammar of
-/// `style`, token by token as the model would emit it, and ends where the
-/// grammar lets the turn end. For tests and for checking generated training
-/// traces. Loads only the model's vocabulary.
+/// `style` (narrowed to `window` if given, as the proposer decodes), token
+/// by token as the model would emit it, and ends where the grammar lets the
+/// turn end. For tests and for checking generated training traces. Loads
+/// only the model's vocabulary.
 pub fn grammar_check(
     model: &std::path::Path,
     style: PromptStyle,
+    window: Option<&crate::propose::Window>,
     answers: &[&str],
 ) -> Result<Vec<Result<(), String>>> {
     let params = LlamaModelParams::default().with_vocab_only(true);
@@ -239,9 +242,10 @@ pub fn grammar_check(
         .with_context(|| format!("loading the vocabulary of {}", model.display()))?;
     let vocab = model.vocab();
     let root = &style.template().grammar_root;
+    let grammar = window.map_or_else(|| ANSWER_GRAMMAR.to_string(), super::grammar::grammar_for);
     let mut out = Vec::new();
     for text in answers {
-        let mut g = LlamaSampler::grammar(&model, ANSWER_GRAMMAR, root)
+        let mut g = LlamaSampler::grammar(&model, &grammar, root)
             .map_err(|e| anyhow!("answer grammar: {e}"))?;
         let mut verdict = Ok(());
         for tok in vocab.tokenize(text.as_bytes(), false, false) {

@@ -8,16 +8,20 @@
 
 mod answer;
 mod engine;
+mod grammar;
 pub mod merge;
 mod model_file;
 mod prompt;
 
 pub use answer::{parse_answer, ParsedAnswer, Suggestion};
 pub use engine::{grammar_check, physical_cores, DecodeSpeed};
+pub use grammar::{
+    grammar_for, grammar_version, window_constants, ANSWER_GRAMMAR, FREE_IMM_DIGITS,
+};
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };
-pub use prompt::{grammar_for, grammar_version, PromptStyle, PromptTemplate, Role, ANSWER_GRAMMAR};
+pub use prompt::{PromptStyle, PromptTemplate, Role};
 
 use crate::asm::Insn;
 use crate::cache::{Cache, CacheKey, KeyBuilder};

@@ -13,8 +13,6 @@ const CHAIN_OF_CODE: &str = include_str!("../../../prompts/chain-of-code.txt");
 const CHAIN_OF_CODE_UNAIDED: &str = include_str!("../../../prompts/chain-of-code-unaided.txt");
 const DIRECT: &str = include_str!("../../../prompts/direct.txt");
 const CHAIN_OF_THOUGHT: &str = include_str!("../../../prompts/chain-of-thought.txt");
-/// The answer grammar shared by all styles (one root rule per style).
-pub const ANSWER_GRAMMAR: &str = include_str!("../../../prompts/answer.gbnf");
 
 /// How the model is asked to answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -275,96 +273,11 @@ impl PromptTemplate {
     }
 }
 
-/// The answer grammar narrowed to one window: exactly one `code:` line per
-/// instruction, at most one `live:` line per live-out location, and a rewrite
-/// no longer than the window. Small models otherwise tend to loop. Symbols
-/// (labels, relocations such as `:lo12:x`) are admitted only as the window
-/// writes them: a rewrite of a piece must repeat its `adrp`s, and may not
-/// invent addresses.
-pub fn grammar_for(window: &Window) -> String {
-    let n = window.insns.len().clamp(1, 64);
-    let live = window.live_out.len().clamp(1, 64);
-    let syms = window_symbols(window);
-    let mut out = String::with_capacity(ANSWER_GRAMMAR.len());
-    for line in ANSWER_GRAMMAR.lines() {
-        let rule = line.split("::=").next().unwrap_or("").trim();
-        match rule {
-            "code-lines" => out.push_str(&format!("code-lines ::= code-line{{{n}}}")),
-            "live-lines" => out.push_str(&format!("live-lines ::= live-line{{1,{live}}}")),
-            "rewrite-lines" => {
-                out.push_str(&format!("rewrite-lines ::= ( insn \"\\n\" ){{1,{n}}}"))
-            }
-            "operand" if !syms.is_empty() => out.push_str(&format!("{line} | sym")),
-            "mem" if !syms.is_empty() => {
-                out.push_str(&line.replacen("( \", \" imm |", "( \", \" imm | \", \" sym |", 1))
-            }
-            _ => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    if !syms.is_empty() {
-        let alts: Vec<String> = syms.iter().map(|s| gbnf_literal(s)).collect();
-        out.push_str(&format!("sym ::= {}\n", alts.join(" | ")));
-    }
-    out
-}
-
-/// Symbolic operands and memory offsets of the window, as written.
-fn window_symbols(window: &Window) -> Vec<String> {
-    use crate::asm::Operand;
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |s: &str| {
-        if !s.is_empty() && !out.iter().any(|o| o == s) {
-            out.push(s.to_string());
-        }
-    };
-    for insn in &window.insns {
-        for op in &insn.operands {
-            match op {
-                Operand::Sym(s) => add(s),
-                Operand::Imm(i) if i.value.is_none() => add(&i.text),
-                Operand::Mem(m) => {
-                    if let Some(i) = m.offset.as_ref().filter(|i| i.value.is_none()) {
-                        add(&i.text);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-/// A GBNF string literal.
-fn gbnf_literal(s: &str) -> String {
-    let mut q = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                q.push('\\');
-                q.push(c);
-            }
-            '\n' => q.push_str("\\n"),
-            c => q.push(c),
-        }
-    }
-    q.push('"');
-    q
-}
-
-/// The `# version:` line of the answer grammar (part of every cache key).
-pub fn grammar_version() -> &'static str {
-    ANSWER_GRAMMAR
-        .lines()
-        .find_map(|l| l.strip_prefix("# version:"))
-        .map(str::trim)
-        .unwrap_or("unversioned")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::asm::Insn;
+    use crate::propose::llm::grammar::{grammar_version, ANSWER_GRAMMAR};
     use crate::semantics::LocSet;
 
     #[test]
@@ -386,7 +299,7 @@ mod tests {
         assert_eq!(aided.messages, unaided.messages);
         assert_eq!(aided.grammar_root, unaided.grammar_root);
         assert_ne!(aided.version, unaided.version);
-        assert_eq!(grammar_version(), "answer-grammar-4");
+        assert_eq!(grammar_version(), "answer-grammar-6");
     }
 
     /// The worked examples of both chain-of-code templates carry exactly
@@ -464,44 +377,6 @@ mod tests {
         let w = window(&["mov x1, x0"], "x1,sp");
         let q = PromptStyle::Direct.template().query_for(&w);
         assert_eq!(q, "block:\nmov x1, x0\nlive-out: x1,sp");
-    }
-
-    #[test]
-    fn grammar_is_narrowed_to_the_window() {
-        let w = window(&["mov x1, x0", "mov x2, x1"], "x1,x2,sp");
-        let g = grammar_for(&w);
-        assert!(g.contains("\ncode-lines ::= code-line{2}\n"), "{g}");
-        assert!(g.contains("\nlive-lines ::= live-line{1,3}\n"));
-        assert!(g.contains("\nrewrite-lines ::= ( insn \"\\n\" ){1,2}\n"));
-        assert_eq!(g.lines().count(), ANSWER_GRAMMAR.lines().count());
-        assert!(
-            !g.contains("sym ::="),
-            "no symbols in the window, none admitted"
-        );
-    }
-
-    #[test]
-    fn grammar_admits_exactly_the_windows_symbols() {
-        let w = window(
-            &[
-                "adrp x0, lcg_state",
-                "add x0, x0, :lo12:lcg_state",
-                "ldr w1, [x2, #:lo12:seed]",
-            ],
-            "x0,x1,sp",
-        );
-        let g = grammar_for(&w);
-        let sym = g.lines().find(|l| l.starts_with("sym ::=")).expect(&g);
-        assert_eq!(
-            sym,
-            r#"sym ::= "lcg_state" | ":lo12:lcg_state" | ":lo12:seed""#
-        );
-        assert!(g
-            .lines()
-            .any(|l| l.starts_with("operand ") && l.ends_with("| sym")));
-        assert!(g
-            .lines()
-            .any(|l| l.starts_with("mem ") && l.contains(r#"", " sym"#)));
     }
 
     #[test]
