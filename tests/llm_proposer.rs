@@ -141,14 +141,14 @@ fn grammar_accepts_few_shot_answers_and_refuses_junk() {
     ];
     for (a, v) in bad
         .iter()
-        .zip(grammar_check(&model, PromptStyle::ChainOfCode, None, &bad).unwrap())
+        .zip(grammar_check(&model, PromptStyle::ChainOfCodeUnaided, None, &bad).unwrap())
     {
         assert!(v.is_err(), "{a:?} accepted");
     }
     let good = ["code:\nx0 = mem64[sp + 8]; nzcv = flags(x1 - 0)\nskip\nlive:\nx0 = mem64[sp + 8]\nrewrite:\nldr x0, [sp, #8]\nadd x1, x2, x3, lsl #2\nstr w1, [x2, #-16]!\nldr q0, [x1], #16\ncsel x0, x1, xzr, ne\n",
         // gcc's style, which answers copy from the window: no `#`.
         "code:\nw0 = mem32[sp + 20]\nlive:\nnone\nrewrite:\nldr w0, [sp, 20]\nadd w0, w0, 1\nlsl x1, x2, 3\nadd x0, x1, x2, lsl 2\n"];
-    for v in grammar_check(&model, PromptStyle::ChainOfCode, None, &good).unwrap() {
+    for v in grammar_check(&model, PromptStyle::ChainOfCodeUnaided, None, &good).unwrap() {
         assert!(v.is_ok(), "{v:?}");
     }
     // Narrowed to a window, long immediates are the window's own: the

@@ -430,8 +430,13 @@ pub fn code_section(insns: &[Insn]) -> String {
 
 /// The whole trace before the rewrite: `code:` and `live:` sections.
 pub fn chain_of_code(insns: &[Insn], live_out: LocSet) -> String {
-    let mut s = code_section(insns);
-    s.push_str("live:\n");
+    code_section(insns) + &live_section(insns, live_out)
+}
+
+/// The `live:` section: its header and the final value of each live-out
+/// location the block writes (`none` if it writes none).
+pub fn live_section(insns: &[Insn], live_out: LocSet) -> String {
+    let mut s = String::from("live:\n");
     let live = live_lines(insns, live_out);
     if live.is_empty() {
         s.push_str("none\n");

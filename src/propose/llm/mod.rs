@@ -21,7 +21,7 @@ pub use grammar::{
 pub use model_file::{
     find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
 };
-pub use prompt::{PromptStyle, PromptTemplate, Role};
+pub use prompt::{Prefill, PromptStyle, PromptTemplate, Role};
 
 use crate::asm::Insn;
 use crate::cache::{Cache, CacheKey, KeyBuilder};

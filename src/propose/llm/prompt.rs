@@ -111,6 +111,9 @@ pub enum Prefill {
     /// the project's semantics (`semantics::transfer::chain_of_code`): the
     /// model writes only the rewrite, reading what the block computes.
     Trace,
+    /// Only the `live:` section (`semantics::transfer::live_section`): what
+    /// the block leaves in each live-out location, as code over its inputs.
+    Live,
 }
 
 /// Chat role of a template message.
@@ -178,7 +181,11 @@ impl PromptTemplate {
                 prefill = match v.trim() {
                     "code" => Some(Prefill::Code),
                     "trace" => Some(Prefill::Trace),
-                    other => bail!("line {}: unknown prefill `{other}` (code, trace)", n + 1),
+                    "live" => Some(Prefill::Live),
+                    other => bail!(
+                        "line {}: unknown prefill `{other}` (code, trace, live)",
+                        n + 1
+                    ),
                 };
             } else {
                 bail!(
@@ -259,6 +266,9 @@ impl PromptTemplate {
             Some(Prefill::Trace) => {
                 crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
             }
+            Some(Prefill::Live) => {
+                crate::semantics::transfer::live_section(&window.insns, window.live_out)
+            }
         }
     }
 
@@ -297,14 +307,14 @@ mod tests {
             PromptStyle::ChainOfCodeUnaided.template(),
         );
         assert_eq!(aided.messages, unaided.messages);
-        assert_eq!(aided.grammar_root, unaided.grammar_root);
         assert_ne!(aided.version, unaided.version);
-        assert_eq!(grammar_version(), "answer-grammar-6");
+        assert_eq!(grammar_version(), "answer-grammar-7");
     }
 
     /// The worked examples of both chain-of-code templates carry exactly
-    /// the trace the semantics write for their question:
-    /// they document the format the adapter is trained on.
+    /// the trace the semantics write for their question (the `live:`
+    /// section alone where that is what the template prefills): they
+    /// document the format the adapter is trained on.
     #[test]
     fn chain_of_code_examples_are_the_semantics_traces() {
         for style in [PromptStyle::ChainOfCode, PromptStyle::ChainOfCodeUnaided] {
@@ -319,11 +329,11 @@ mod tests {
                 let insns: Vec<&str> = block.lines().collect();
                 let w = window(&insns, live.trim());
                 let trace = a.split("rewrite:").next().unwrap_or_default();
-                assert_eq!(
-                    trace,
-                    crate::semantics::transfer::chain_of_code(&w.insns, w.live_out),
-                    "{style}: {q}"
-                );
+                let expected = match t.prefill {
+                    Some(Prefill::Live) => t.prefill_for(&w),
+                    _ => crate::semantics::transfer::chain_of_code(&w.insns, w.live_out),
+                };
+                assert_eq!(trace, expected, "{style}: {q}");
                 checked += 1;
             }
             assert!(checked >= 3, "{style}");
@@ -345,16 +355,13 @@ mod tests {
     fn chain_of_code_prefill_is_the_semantics_trace() {
         let w = window(&["str w0, [sp, #12]", "ldr w0, [sp, #12]"], "x0,sp,mem");
         let aided = PromptStyle::ChainOfCode.template();
-        assert_eq!(aided.prefill, Some(Prefill::Trace));
+        assert_eq!(aided.prefill, Some(Prefill::Live));
         assert_eq!(aided.decode_root, "rewrite");
-        // The prefill is the whole trace the training answers carry; the
-        // model writes only the rewrite after it.
+        // The prefill is the trace's `live:` section, as the training
+        // answers carry it; the model writes only the rewrite after it.
         let p = aided.prefill_for(&w);
-        assert_eq!(
-            p,
-            crate::semantics::transfer::chain_of_code(&w.insns, w.live_out)
-        );
-        assert!(p.starts_with("code:\n") && p.contains("\nlive:\n"), "{p}");
+        assert_eq!(p, "live:\nw0 = w0\nmem32[sp + 12] = w0\n");
+        assert!(crate::semantics::transfer::chain_of_code(&w.insns, w.live_out).ends_with(&p));
         assert_eq!(PromptStyle::Direct.template().prefill_for(&w), "");
         assert_eq!(
             PromptStyle::ChainOfCodeUnaided.template().prefill_for(&w),
