@@ -24,6 +24,19 @@ pub struct Window {
 }
 
 impl Window {
+    /// A window of these instructions (canonical syntax) with this
+    /// live-out set, for tests; panics on bad text.
+    #[cfg(test)]
+    pub fn of(insns: &[&str], live_out: &str) -> Window {
+        Window {
+            insns: insns
+                .iter()
+                .map(|l| Insn::parse_plain(l).unwrap())
+                .collect(),
+            live_out: LocSet::parse_list(live_out).unwrap(),
+        }
+    }
+
     /// The window's instructions as canonical text, one per line.
     pub fn text(&self) -> String {
         self.insns
@@ -106,19 +119,9 @@ pub trait Proposer: Send + Sync {
 mod tests {
     use super::*;
 
-    fn window(lines: &[&str], live: &str) -> Window {
-        Window {
-            insns: lines
-                .iter()
-                .map(|l| Insn::parse_plain(l).unwrap())
-                .collect(),
-            live_out: LocSet::parse_list(live).unwrap(),
-        }
-    }
-
     #[test]
     fn pieces_are_balanced_and_carry_liveness() {
-        let w = window(
+        let w = Window::of(
             &[
                 "mov x1, #1",
                 "mov x2, #2",
@@ -138,7 +141,7 @@ mod tests {
         assert_eq!(p[1].1.live_out.to_string(), "x0,sp");
         assert_eq!(p[0].1.insns.len() + p[1].1.insns.len(), 7);
         // Short windows stay whole.
-        let q = window(&["mov x0, x1"], "x0");
+        let q = Window::of(&["mov x0, x1"], "x0");
         assert_eq!(q.pieces(6).len(), 1);
         assert_eq!(q.pieces(6)[0].0, 0..1);
     }

@@ -209,23 +209,10 @@ pub fn grammar_version() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::Insn;
-    use crate::semantics::LocSet;
-
-    /// A window of these instructions with this live-out set.
-    fn window(insns: &[&str], live_out: &str) -> Window {
-        Window {
-            insns: insns
-                .iter()
-                .map(|l| Insn::parse_plain(l).unwrap())
-                .collect(),
-            live_out: LocSet::parse_list(live_out).unwrap(),
-        }
-    }
 
     #[test]
     fn grammar_is_narrowed_to_the_window() {
-        let w = window(&["mov x1, x0", "mov x2, x1"], "x1,x2,sp");
+        let w = Window::of(&["mov x1, x0", "mov x2, x1"], "x1,x2,sp");
         let g = grammar_for(&w);
         assert!(g.contains("\ncode-lines ::= code-line{2}\n"), "{g}");
         assert!(g.contains("\nlive-lines ::= live-line{1,3}\n"));
@@ -239,7 +226,7 @@ mod tests {
 
     #[test]
     fn grammar_admits_exactly_the_windows_symbols() {
-        let w = window(
+        let w = Window::of(
             &[
                 "adrp x0, lcg_state",
                 "add x0, x0, :lo12:lcg_state",
@@ -263,7 +250,7 @@ mod tests {
 
     #[test]
     fn long_immediates_are_the_windows_own() {
-        let w = window(
+        let w = Window::of(
             &["lsl w0, w0, 2", "and w0, w0, -858993460", "orr w0, w1, w0"],
             "x0,sp",
         );
@@ -286,7 +273,7 @@ mod tests {
         );
         assert!(g.contains("known-imm ::= ") && g.contains("\"-858993460\""));
         // A window's immediates are admitted as written (clang's `movi`).
-        let w = window(
+        let w = Window::of(
             &[
                 "movi d0, #0000000000000000",
                 "mov x9, #-4620693217682128896",
@@ -298,7 +285,7 @@ mod tests {
             assert!(c.iter().any(|k| k == s), "{s} not in {c:?}");
         }
         // No constant in the window: only short immediates.
-        let g = grammar_for(&window(&["mov x1, x0", "add x0, x1, x2"], "x0,sp"));
+        let g = grammar_for(&Window::of(&["mov x1, x0", "add x0, x1, x2"], "x0,sp"));
         assert!(!g.contains("known-imm"), "{g}");
         assert!(g.contains("\nimm ::= \"#\"? \"-\"? ( [0-9]{1,4} | \"0x\" [0-9a-f]{1,4} )\n"));
     }
@@ -306,7 +293,7 @@ mod tests {
     #[test]
     fn constants_the_semantics_fold_are_admitted() {
         // 100000 + 5 is computed by the trace, not written in the window.
-        let w = window(
+        let w = Window::of(
             &["mov x1, #100000", "add x1, x1, #5", "add x0, x0, x1"],
             "x0,sp",
         );

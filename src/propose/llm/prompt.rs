@@ -286,9 +286,7 @@ impl PromptTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::Insn;
     use crate::propose::llm::grammar::{grammar_version, ANSWER_GRAMMAR};
-    use crate::semantics::LocSet;
 
     #[test]
     fn all_templates_parse() {
@@ -327,7 +325,7 @@ mod tests {
                 let body = q.strip_prefix("block:\n").expect(q);
                 let (block, live) = body.rsplit_once("live-out: ").expect(q);
                 let insns: Vec<&str> = block.lines().collect();
-                let w = window(&insns, live.trim());
+                let w = Window::of(&insns, live.trim());
                 let trace = a.split("rewrite:").next().unwrap_or_default();
                 let expected = match t.prefill {
                     Some(Prefill::Live) => t.prefill_for(&w),
@@ -340,20 +338,9 @@ mod tests {
         }
     }
 
-    /// A window of these instructions with this live-out set.
-    fn window(insns: &[&str], live_out: &str) -> Window {
-        Window {
-            insns: insns
-                .iter()
-                .map(|l| Insn::parse_plain(l).unwrap())
-                .collect(),
-            live_out: LocSet::parse_list(live_out).unwrap(),
-        }
-    }
-
     #[test]
     fn chain_of_code_prefill_is_the_semantics_trace() {
-        let w = window(&["str w0, [sp, #12]", "ldr w0, [sp, #12]"], "x0,sp,mem");
+        let w = Window::of(&["str w0, [sp, #12]", "ldr w0, [sp, #12]"], "x0,sp,mem");
         let aided = PromptStyle::ChainOfCode.template();
         assert_eq!(aided.prefill, Some(Prefill::Live));
         assert_eq!(aided.decode_root, "rewrite");
@@ -371,7 +358,7 @@ mod tests {
 
     #[test]
     fn code_prefill_stops_at_the_live_section() {
-        let w = window(&["add x2, x1, #0", "mov x0, x2"], "x0,sp");
+        let w = Window::of(&["add x2, x1, #0", "mov x0, x2"], "x0,sp");
         let t = PromptTemplate::parse(
             "version: a\ngrammar-root: chain-of-code\nprefill: code\ndecode-root: after-code\n=== query\n{block} {live_out}",
         )
@@ -381,7 +368,7 @@ mod tests {
 
     #[test]
     fn query_substitutes_window() {
-        let w = window(&["mov x1, x0"], "x1,sp");
+        let w = Window::of(&["mov x1, x0"], "x1,sp");
         let q = PromptStyle::Direct.template().query_for(&w);
         assert_eq!(q, "block:\nmov x1, x0\nlive-out: x1,sp");
     }
