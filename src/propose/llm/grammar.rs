@@ -69,7 +69,7 @@ fn narrowed_imm(known: bool) -> String {
 /// Spellings of the long constants (more than `FREE_IMM_DIGITS` digits) a
 /// rewrite of this window may write: every constant of the window and of
 /// what its semantics compute from them (the chain-of-code trace folds
-/// `mov x1, #100000; add x0, x0, x1` into `x0 + 100000`), each as its value,
+/// `mov x1, #100000; add x1, x1, #5` into `x1 = 100005`), each as its value,
 /// negation and complement, in 64 and 32 bits (`and w0, w0, -858993460` is
 /// `bic w0, w0, 858993459`), in decimal and hex. Sorted, no repeats.
 pub fn window_constants(window: &Window) -> Vec<String> {
