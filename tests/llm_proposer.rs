@@ -84,7 +84,8 @@ fn batched_proposals_parse_and_are_cached() {
                 "{g:?}"
             ),
         }
-        assert!(g.raw.starts_with("code:\n"), "{:?}", g.raw);
+        // The proposer writes the `live:` section; the model goes on.
+        assert!(g.raw.starts_with("live:\n"), "{:?}", g.raw);
     }
     assert!(finished > 0, "{gens:#?}");
     let first = p.stats();
@@ -96,7 +97,7 @@ fn batched_proposals_parse_and_are_cached() {
     assert_eq!(cands.len(), windows.len());
     for c in cands.iter().flatten() {
         assert_eq!(c.proposer, "llm");
-        assert!(c.trace.as_deref().unwrap_or("").starts_with("code:"));
+        assert!(c.trace.as_deref().unwrap_or("").starts_with("live:"));
     }
     // ... and were served from the cache: the model decoded nothing more.
     assert_eq!(p.stats().sequences, first.sequences);
