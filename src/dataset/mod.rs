@@ -13,7 +13,7 @@ use crate::asm::{Insn, Source};
 use crate::cfg::functions;
 use crate::cost::{Cost, CostModel};
 use crate::pipeline::windows::windows;
-use crate::propose::llm::{without_branch, Prefill, PromptStyle, PIECE_MAX};
+use crate::propose::llm::{without_branch, PromptStyle, PIECE_MAX};
 use crate::propose::{Proposer, Window};
 use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
@@ -74,14 +74,7 @@ pub fn answer(ex: &Example, style: PromptStyle) -> String {
     match style {
         PromptStyle::Direct => rewrite,
         PromptStyle::ChainOfCode | PromptStyle::ChainOfCodeUnaided => {
-            // Everything before the rewrite: the whole trace, or only its
-            // `live:` section where that is what the template prefills.
-            let t = style.template();
-            let lead = match t.prefill {
-                Some(Prefill::Live) => t.prefill_for(&ex.window()),
-                _ => ex.trace.clone(),
-            };
-            format!("{lead}{rewrite}")
+            format!("{}{rewrite}", style.template().trace_for(&ex.window()))
         }
         PromptStyle::ChainOfThought => {
             let live: Vec<&str> = ex

@@ -263,12 +263,19 @@ impl PromptTemplate {
             Some(Prefill::Code) => {
                 crate::semantics::transfer::code_section(&window.insns) + "live:\n"
             }
-            Some(Prefill::Trace) => {
-                crate::semantics::transfer::chain_of_code(&window.insns, window.live_out)
-            }
-            Some(Prefill::Live) => {
-                crate::semantics::transfer::live_section(&window.insns, window.live_out)
-            }
+            Some(Prefill::Trace | Prefill::Live) => self.trace_for(window),
+        }
+    }
+
+    /// What this template's chain-of-code answers carry before `rewrite:`,
+    /// from the project's semantics: the `live:` section alone for
+    /// `prefill: live`, else the whole trace (`code:` and `live:`). Training
+    /// answers and the worked examples are built from it.
+    pub fn trace_for(&self, window: &Window) -> String {
+        use crate::semantics::transfer::{chain_of_code, live_section};
+        match self.prefill {
+            Some(Prefill::Live) => live_section(&window.insns, window.live_out),
+            _ => chain_of_code(&window.insns, window.live_out),
         }
     }
 
@@ -327,11 +334,7 @@ mod tests {
                 let insns: Vec<&str> = block.lines().collect();
                 let w = Window::of(&insns, live.trim());
                 let trace = a.split("rewrite:").next().unwrap_or_default();
-                let expected = match t.prefill {
-                    Some(Prefill::Live) => t.prefill_for(&w),
-                    _ => crate::semantics::transfer::chain_of_code(&w.insns, w.live_out),
-                };
-                assert_eq!(trace, expected, "{style}: {q}");
+                assert_eq!(trace, t.trace_for(&w), "{style}: {q}");
                 checked += 1;
             }
             assert!(checked >= 3, "{style}");
