@@ -2,10 +2,12 @@
 
 use crate::asm::Source;
 use crate::cache::Cache;
+use crate::cfg::Abi;
 use crate::cost::{cost_model, DEFAULT_CPU};
 use crate::pipeline::optimize::{optimize, Options, Outcome};
 use crate::propose::llm::{LlmConfig, LlmProposer, PromptStyle};
 use crate::propose::rules::RuleProposer;
+use crate::propose::synth::SynthProposer;
 use crate::propose::Proposer;
 use crate::report::{diff::unified, write_atomic};
 use crate::verify::program::ProgramVerdict;
@@ -14,13 +16,19 @@ use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+/// Default `--synth-budget`: chosen by measurement (docs/synth.md).
+pub const DEFAULT_SYNTH_BUDGET_MS: u64 = 100;
+
 /// Options shared by `opt` and `check`: which proposers, how hard to verify,
 /// which core to cost for.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Proposers, comma-separated: `rules`, `llm`, or `none` (default: all available).
+    /// Proposers, comma-separated: `rules`, `synth`, `llm`, or `none` (default: all available).
     #[arg(long, value_delimiter = ',')]
     pub propose: Option<Vec<String>>,
+    /// Superoptimizer search time per window, in milliseconds.
+    #[arg(long, env = "PEEPHOLE_SYNTH_BUDGET", default_value_t = DEFAULT_SYNTH_BUDGET_MS)]
+    pub synth_budget: u64,
     /// Core whose llvm-mca scheduling model judges speed.
     #[arg(long, default_value = DEFAULT_CPU)]
     pub cpu: String,
@@ -67,6 +75,9 @@ pub struct EngineArgs {
     /// cached only for this run, in a temporary directory.
     #[arg(long)]
     pub no_cache: bool,
+    /// Result registers live at a `ret` without a `// peephole: live-out` annotation.
+    #[arg(long, value_enum, default_value_t = Abi::default())]
+    pub abi: Abi,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +123,8 @@ pub struct Engine {
     /// With `--no-cache`, the LLM answer cache's directory: fresh for this
     /// engine and deleted with it, so no run reuses another run's answers.
     _answers_dir: Option<tempfile::TempDir>,
+    /// `--abi`: every run's `Options::abi`.
+    pub abi: Abi,
 }
 
 impl Engine {
@@ -144,7 +157,7 @@ impl Engine {
         let wanted: Vec<String> = a
             .propose
             .clone()
-            .unwrap_or_else(|| vec!["rules".into(), "llm".into()]);
+            .unwrap_or_else(|| vec!["rules".into(), "synth".into(), "llm".into()]);
         // With `--no-cache` the LLM still keeps its answers for this run, in a
         // fresh directory that is deleted with the engine.
         let answers_dir = match (&cache, wanted.iter().any(|p| p == "llm")) {
@@ -158,6 +171,10 @@ impl Engine {
             match p.as_str() {
                 "none" => {}
                 "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
+                "synth" => proposers.push(Box::new(SynthProposer::new(
+                    std::time::Duration::from_millis(a.synth_budget),
+                    a.seed,
+                ))),
                 "llm" => {
                     let llm_cache = cache.clone().unwrap_or_else(|| {
                         Cache::at(answers_dir.as_ref().expect("made above").path())
@@ -170,7 +187,7 @@ impl Engine {
                         Err(e) => eprintln!("peephole: LLM proposer off: {e:#}"),
                     }
                 }
-                other => bail!("unknown proposer `{other}` (available: rules, llm, none)"),
+                other => bail!("unknown proposer `{other}` (available: rules, synth, llm, none)"),
             }
         }
         for f in &a.rule_files {
@@ -198,6 +215,7 @@ impl Engine {
             cost,
             cache: cache.map(|c| (c, fingerprint)),
             _answers_dir: answers_dir,
+            abi: a.abi,
         })
     }
 
@@ -210,6 +228,7 @@ impl Engine {
     ) -> Result<Outcome> {
         let opts = &Options {
             cache: self.cache.clone(),
+            abi: self.abi,
             ..opts.clone()
         };
         let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();

@@ -11,6 +11,7 @@ use crate::semantics::LocSet;
 use serde::Serialize;
 
 pub mod rules;
+pub mod synth;
 
 pub use rules::RuleProposer;
 

@@ -1,7 +1,14 @@
-//! What each instruction reads and writes: the project's own semantics, used
-//! for liveness, by the proposers (dead writes) and by the dataset builder.
+//! The project's own semantics of AArch64: what each instruction reads and
+//! writes (liveness, dead writes, the dataset builder) and what it computes
+//! (`exec`, over a value `domain`; `concrete` is the fast interpreter).
 
+#[cfg(test)]
+mod baseline_dump;
+pub mod concrete;
+pub mod domain;
 pub mod effects;
+pub mod exec;
+pub mod inst;
 pub mod locs;
 pub mod transfer;
 

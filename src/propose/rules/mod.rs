@@ -8,7 +8,7 @@
 
 mod expr;
 mod facts;
-mod imm;
+pub(crate) mod imm;
 mod pattern;
 mod syntax;
 mod template;

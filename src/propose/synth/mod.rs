@@ -1,0 +1,192 @@
+//! The superoptimizing proposer: for each window and each sub-window of up
+//! to [`MAX_SUB`] instructions, search the shortest sequence that computes
+//! the same live-out values on test states, with the project's interpreter.
+//!
+//! Generation only: what it finds is a candidate like any other, checked by
+//! the validator and costed by llvm-mca before it is applied. Registers are
+//! renamed canonically (inputs first, then outputs, then a scratch
+//! register) so one instruction pool serves every window of the same shape.
+
+pub mod pool;
+mod problem;
+pub mod render;
+pub mod search;
+
+use super::{Candidate, Proposer, Window};
+use crate::asm::Insn;
+use pool::{Entry, Shape};
+use problem::SubWindow;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest sub-window searched.
+pub const MAX_SUB: usize = 6;
+
+/// Longest sequence searched.
+pub const MAX_LEN: usize = 3;
+
+/// Test states a candidate must match during the search; survivors are
+/// confirmed on [`CONFIRM_STATES`] more before they are proposed.
+pub const SEARCH_STATES: usize = 16;
+pub const CONFIRM_STATES: usize = 512;
+
+/// Candidates kept per window.
+const MAX_CANDIDATES: usize = 6;
+
+/// Pools by canonical shape, shared across windows and threads.
+type PoolCache = Mutex<HashMap<String, Arc<Vec<Entry>>>>;
+
+/// The `synth` proposer.
+pub struct SynthProposer {
+    /// Search time per window.
+    pub budget: Duration,
+    pub seed: u64,
+    pools: PoolCache,
+}
+
+impl SynthProposer {
+    pub fn new(budget: Duration, seed: u64) -> Self {
+        SynthProposer {
+            budget,
+            seed,
+            pools: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn pool(&self, shape: &Shape, label: Option<&str>) -> Arc<Vec<Entry>> {
+        let key = format!("{shape:?}|{label:?}");
+        if let Some(p) = self.pools.lock().expect("pool cache").get(&key) {
+            return p.clone();
+        }
+        let built = Arc::new(match label {
+            Some(l) => pool::branch_entries(shape, l),
+            None => pool::data_entries(shape),
+        });
+        self.pools
+            .lock()
+            .expect("pool cache")
+            .insert(key, built.clone());
+        built
+    }
+
+    /// Candidates for one window, within the budget.
+    pub fn propose_window(&self, w: &Window) -> Vec<Candidate> {
+        let deadline = Instant::now() + self.budget;
+        let mut out: Vec<Candidate> = Vec::new();
+        for sub in problem::sub_windows(w, MAX_SUB) {
+            if Instant::now() > deadline || out.len() >= MAX_CANDIDATES {
+                break;
+            }
+            for seq in self.solve(&sub, deadline) {
+                let mut insns: Vec<Insn> = w.insns[..sub.range.start].to_vec();
+                insns.extend(seq);
+                insns.extend_from_slice(&w.insns[sub.range.end..]);
+                if !out.iter().any(|c| c.insns == insns) {
+                    out.push(Candidate {
+                        insns,
+                        proposer: "synth".into(),
+                        trace: None,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Replacement sequences for one sub-window, in real registers.
+    fn solve(&self, sub: &SubWindow, deadline: Instant) -> Vec<Vec<Insn>> {
+        let Some(p) = sub.problem(self.seed, SEARCH_STATES) else {
+            return Vec::new();
+        };
+        let data = self.pool(&sub.shape, None);
+        let branches = match &sub.label {
+            Some(l) => self.pool(&sub.shape, Some(l)),
+            None => Arc::new(Vec::new()),
+        };
+        let limits = search::Limits {
+            max_len: MAX_LEN.min(sub.range.len()),
+            max_found: 4,
+            deadline,
+        };
+        let found = search::search(&p, &data, &branches, limits);
+        found
+            .sequences
+            .iter()
+            .filter_map(|(seq, br)| {
+                let mut insts: Vec<_> = seq.iter().map(|&i| data[i].inst).collect();
+                insts.extend(br.map(|b| branches[b].inst));
+                sub.accept(&insts, self.seed)
+            })
+            .collect()
+    }
+}
+
+impl Proposer for SynthProposer {
+    fn name(&self) -> &str {
+        "synth"
+    }
+
+    fn fingerprint(&self) -> String {
+        format!(
+            "synth-1:budget={}ms,seed={},sub={MAX_SUB},len={MAX_LEN},states={SEARCH_STATES}+{CONFIRM_STATES}",
+            self.budget.as_millis(),
+            self.seed
+        )
+    }
+
+    fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>> {
+        windows.par_iter().map(|w| self.propose_window(w)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(insns: &[&str], live_out: &str) -> Vec<String> {
+        let synth = SynthProposer::new(Duration::from_secs(5), 1);
+        synth
+            .propose_window(&Window::of(insns, live_out))
+            .iter()
+            .map(|c| {
+                c.insns
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn copy_then_add_becomes_one_add() {
+        let f = found(&["mov x0, x1", "add x0, x0, #1"], "x0");
+        assert!(f.contains(&"add x0, x1, #1".to_string()), "{f:?}");
+    }
+
+    #[test]
+    fn shift_pair_becomes_a_bitfield_move() {
+        let f = found(&["lsl x0, x1, #56", "asr x0, x0, #56"], "x0");
+        assert!(f.iter().any(|c| c == "sxtb x0, w1"), "{f:?}");
+    }
+
+    #[test]
+    fn flags_and_branches_are_outputs() {
+        let f = found(&["cmp x3, #0", "b.eq .L7"], "x3");
+        assert!(f.contains(&"cbz x3, .L7".to_string()), "{f:?}");
+        // With the flags live the compare must stay.
+        let f = found(&["cmp x3, #0", "b.eq .L7"], "x3,nzcv");
+        assert!(!f.iter().any(|c| c.starts_with("cbz")), "{f:?}");
+    }
+
+    #[test]
+    fn absolute_value_by_shifts_becomes_compare_and_negate() {
+        let f = found(
+            &["asr x1, x0, #63", "eor x0, x0, x1", "sub x0, x0, x1"],
+            "x0",
+        );
+        assert!(f.iter().any(|c| c.split("; ").count() == 2), "{f:?}");
+    }
+}

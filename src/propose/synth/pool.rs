@@ -1,0 +1,558 @@
+//! The instructions a search may use for one problem: every integer
+//! data-processing form the semantics execute, instantiated over the
+//! problem's registers and constants.
+//!
+//! Each entry is rendered, parsed and decoded again, and kept only if that
+//! round trip gives the same instruction: the text handed to the validator
+//! is then exactly what was evaluated. What an entry reads and writes comes
+//! from the project's one effects table, not from a list here.
+
+use super::render;
+use crate::asm::{Cond, Insn};
+use crate::cost::builtin::timing;
+use crate::propose::rules::imm;
+use crate::semantics::inst::*;
+use crate::semantics::{effects, Loc};
+
+/// One usable instruction with what the search needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub inst: Inst,
+    pub insn: Insn,
+    /// Registers read (bit n for xn).
+    pub reads: u32,
+    pub reads_flags: bool,
+    /// Register written, if any.
+    pub writes: Option<R>,
+    pub sets_flags: bool,
+    pub latency: f64,
+}
+
+/// What a problem offers the pool.
+#[derive(Clone, Debug, Default)]
+pub struct Shape {
+    /// Registers that may be read (inputs, outputs, scratch).
+    pub sources: Vec<R>,
+    /// Registers that may be written (outputs, scratch).
+    pub dests: Vec<R>,
+    /// Operation widths to use (true: 64-bit).
+    pub widths: Vec<bool>,
+    /// Constants of the window and ones derived from them.
+    pub consts: Vec<u64>,
+    /// Shift amounts and bit positions.
+    pub shifts: Vec<u8>,
+    /// Whether flag-reading and flag-setting forms are of use.
+    pub flags: bool,
+}
+
+const CONDS: [Cond; 14] = [
+    Cond::Eq,
+    Cond::Ne,
+    Cond::Hs,
+    Cond::Lo,
+    Cond::Mi,
+    Cond::Pl,
+    Cond::Vs,
+    Cond::Vc,
+    Cond::Hi,
+    Cond::Ls,
+    Cond::Ge,
+    Cond::Lt,
+    Cond::Gt,
+    Cond::Le,
+];
+
+/// The entry for `inst`, if it renders and round-trips.
+pub fn entry(inst: Inst, label: &str) -> Option<Entry> {
+    let text = render::text(&inst, label)?;
+    let insn = Insn::parse_plain(&text).ok()?;
+    if Inst::decode(&insn).ok()? != inst {
+        return None;
+    }
+    let e = effects(&insn);
+    let mut reads = 0u32;
+    for l in e.reads.iter() {
+        match l {
+            Loc::X(n) => reads |= 1 << n,
+            Loc::Nzcv => {}
+            _ => return None,
+        }
+    }
+    let writes = e.writes.iter().find_map(|l| match l {
+        Loc::X(n) => Some(n),
+        _ => None,
+    });
+    Some(Entry {
+        inst,
+        reads,
+        reads_flags: e.reads.contains(Loc::Nzcv),
+        writes,
+        sets_flags: e.writes.contains(Loc::Nzcv),
+        latency: timing(&insn).latency,
+        insn,
+    })
+}
+
+/// Every data-processing entry for `shape`, cheapest first.
+pub fn data_entries(shape: &Shape) -> Vec<Entry> {
+    let mut insts = Vec::new();
+    for &sf in &shape.widths {
+        for &rd in &shape.dests {
+            one_source(shape, sf, rd, &mut insts);
+            two_sources(shape, sf, rd, &mut insts);
+        }
+        if shape.flags {
+            compares(shape, sf, &mut insts);
+        }
+    }
+    finish(insts, "")
+}
+
+/// Branches that may end a window to `label`.
+pub fn branch_entries(shape: &Shape, label: &str) -> Vec<Entry> {
+    let mut insts = Vec::new();
+    if shape.flags {
+        for cond in CONDS {
+            insts.push(Inst {
+                op: Op::BranchCond { cond },
+                sf: true,
+            });
+        }
+    }
+    for &sf in &shape.widths {
+        for &rt in &shape.sources {
+            for nonzero in [false, true] {
+                insts.push(Inst {
+                    op: Op::BranchZero { nonzero, rt },
+                    sf,
+                });
+                for bit in 0..if sf { 64 } else { 32 } {
+                    insts.push(Inst {
+                        op: Op::BranchBit { nonzero, rt, bit },
+                        sf,
+                    });
+                }
+            }
+        }
+    }
+    finish(insts, label)
+}
+
+fn finish(insts: Vec<Inst>, label: &str) -> Vec<Entry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<Entry> = insts
+        .into_iter()
+        .filter(|i| seen.insert(*i))
+        .filter_map(|i| entry(i, label))
+        .collect();
+    out.sort_by(|a, b| a.latency.total_cmp(&b.latency));
+    out
+}
+
+fn shifted(rm: R) -> Operand2 {
+    Operand2::Shifted {
+        rm,
+        kind: ShiftKind::Lsl,
+        amount: 0,
+    }
+}
+
+fn width_of(sf: bool) -> u32 {
+    if sf {
+        64
+    } else {
+        32
+    }
+}
+
+/// Immediates `add`/`sub` encode.
+fn arith_imm(v: u64) -> bool {
+    v < 4096 || (v & 0xfff == 0 && v >> 12 < 4096)
+}
+
+fn one_source(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
+    let w = width_of(sf);
+    let mask = imm::mask(w);
+    for &c in &s.consts {
+        let c = c & mask;
+        if imm::is_mov_imm(c, w) || c == 0 {
+            out.push(Inst {
+                op: Op::MovImm { rd, value: c },
+                sf,
+            });
+        }
+    }
+    let flag_forms: &[bool] = if s.flags { &[false, true] } else { &[false] };
+    for &rn in s.sources.iter().chain([ZR].iter()) {
+        let logic = |kind, invert, flags, op2| Op::Logic {
+            kind,
+            invert,
+            flags,
+            rd,
+            rn,
+            op2,
+        };
+        if rn != ZR {
+            out.push(Inst {
+                op: logic(LogicKind::Orr, false, false, shifted(rn)),
+                sf,
+            });
+            let mvn = Op::Logic {
+                kind: LogicKind::Orr,
+                invert: true,
+                flags: false,
+                rd,
+                rn: ZR,
+                op2: shifted(rn),
+            };
+            out.push(Inst { op: mvn, sf });
+            for &flags in flag_forms {
+                let op = Op::AddSub {
+                    sub: true,
+                    flags,
+                    rd,
+                    rn: ZR,
+                    op2: shifted(rn),
+                };
+                out.push(Inst { op, sf });
+            }
+            for kind in [
+                UnaryKind::Clz,
+                UnaryKind::Cls,
+                UnaryKind::Rbit,
+                UnaryKind::Rev,
+                UnaryKind::Rev16,
+            ] {
+                out.push(Inst {
+                    op: Op::Unary { kind, rd, rn },
+                    sf,
+                });
+            }
+            extensions(s, sf, rd, rn, out);
+        }
+        for &c in &s.consts {
+            let c = c & mask;
+            for &flags in flag_forms {
+                if arith_imm(c) && rn != ZR {
+                    for sub in [false, true] {
+                        out.push(Inst {
+                            op: Op::AddSub {
+                                sub,
+                                flags,
+                                rd,
+                                rn,
+                                op2: Operand2::Imm(c),
+                            },
+                            sf,
+                        });
+                    }
+                }
+                if imm::is_logical_imm(c, w) && rn != ZR {
+                    let kinds: &[LogicKind] = if flags {
+                        &[LogicKind::And]
+                    } else {
+                        &[LogicKind::And, LogicKind::Orr, LogicKind::Eor]
+                    };
+                    for &kind in kinds {
+                        out.push(Inst {
+                            op: logic(kind, false, flags, Operand2::Imm(c)),
+                            sf,
+                        });
+                    }
+                }
+            }
+        }
+        if rn == ZR {
+            continue;
+        }
+        for &a in &s.shifts {
+            if (a as u32) < w && a > 0 {
+                for kind in [
+                    ShiftKind::Lsl,
+                    ShiftKind::Lsr,
+                    ShiftKind::Asr,
+                    ShiftKind::Ror,
+                ] {
+                    out.push(Inst {
+                        op: Op::Shift {
+                            kind,
+                            rd,
+                            rn,
+                            amount: ShiftAmount::Imm(a),
+                        },
+                        sf,
+                    });
+                }
+            }
+        }
+        if s.flags {
+            for cond in CONDS {
+                for kind in [SelKind::Csinc, SelKind::Csinv, SelKind::Csneg] {
+                    out.push(Inst {
+                        op: Op::CondSel {
+                            kind,
+                            rd,
+                            rn,
+                            rm: rn,
+                            cond,
+                        },
+                        sf,
+                    });
+                }
+            }
+        }
+    }
+    if s.flags {
+        for cond in CONDS {
+            for kind in [SelKind::Csinc, SelKind::Csinv] {
+                out.push(Inst {
+                    op: Op::CondSel {
+                        kind,
+                        rd,
+                        rn: ZR,
+                        rm: ZR,
+                        cond,
+                    },
+                    sf,
+                });
+            }
+        }
+    }
+}
+
+/// Bitfield extracts, inserts and extensions of `rn` into `rd`.
+fn extensions(s: &Shape, sf: bool, rd: R, rn: R, out: &mut Vec<Inst>) {
+    let w = width_of(sf) as u8;
+    let mut positions: Vec<u8> = s.shifts.iter().copied().filter(|&p| p < w).collect();
+    positions.push(0);
+    let widths: Vec<u8> = s
+        .consts
+        .iter()
+        .filter_map(|&c| u8::try_from(c).ok())
+        .chain([1, 8, 16, 32])
+        .chain(s.shifts.iter().copied())
+        .filter(|&c| c >= 1 && c < w)
+        .collect();
+    for &lsb in &positions {
+        for &width in &widths {
+            if lsb as u32 + width as u32 > w as u32 {
+                continue;
+            }
+            let at_bottom = (lsb, lsb + width - 1);
+            let placed = ((w - lsb) % w, width - 1);
+            for kind in [BfmKind::Unsigned, BfmKind::Signed, BfmKind::Insert] {
+                for (immr, imms) in [at_bottom, placed] {
+                    out.push(Inst {
+                        op: Op::Bfm {
+                            kind,
+                            rd,
+                            rn,
+                            immr,
+                            imms,
+                        },
+                        sf,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn two_sources(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
+    let w = width_of(sf) as u8;
+    let flag_forms: &[bool] = if s.flags { &[false, true] } else { &[false] };
+    let mut amounts: Vec<u8> = vec![0];
+    amounts.extend(s.shifts.iter().copied().filter(|&a| a > 0 && a < w));
+    for &rn in &s.sources {
+        for &rm in &s.sources {
+            for &flags in flag_forms {
+                for &amount in &amounts {
+                    for kind in [ShiftKind::Lsl, ShiftKind::Lsr, ShiftKind::Asr] {
+                        if amount == 0 && kind != ShiftKind::Lsl {
+                            continue;
+                        }
+                        let op2 = Operand2::Shifted { rm, kind, amount };
+                        for sub in [false, true] {
+                            out.push(Inst {
+                                op: Op::AddSub {
+                                    sub,
+                                    flags,
+                                    rd,
+                                    rn,
+                                    op2,
+                                },
+                                sf,
+                            });
+                        }
+                        for (kind, invert) in [
+                            (LogicKind::And, false),
+                            (LogicKind::And, true),
+                            (LogicKind::Orr, false),
+                            (LogicKind::Orr, true),
+                            (LogicKind::Eor, false),
+                            (LogicKind::Eor, true),
+                        ] {
+                            if flags && kind != LogicKind::And {
+                                continue;
+                            }
+                            out.push(Inst {
+                                op: Op::Logic {
+                                    kind,
+                                    invert,
+                                    flags,
+                                    rd,
+                                    rn,
+                                    op2,
+                                },
+                                sf,
+                            });
+                        }
+                    }
+                }
+            }
+            for kind in [
+                ShiftKind::Lsl,
+                ShiftKind::Lsr,
+                ShiftKind::Asr,
+                ShiftKind::Ror,
+            ] {
+                out.push(Inst {
+                    op: Op::Shift {
+                        kind,
+                        rd,
+                        rn,
+                        amount: ShiftAmount::Reg(rm),
+                    },
+                    sf,
+                });
+            }
+            for sub in [false, true] {
+                out.push(Inst {
+                    op: Op::MulAdd {
+                        sub,
+                        rd,
+                        rn,
+                        rm,
+                        ra: ZR,
+                    },
+                    sf,
+                });
+                for &ra in &s.sources {
+                    out.push(Inst {
+                        op: Op::MulAdd {
+                            sub,
+                            rd,
+                            rn,
+                            rm,
+                            ra,
+                        },
+                        sf,
+                    });
+                }
+            }
+            for signed in [false, true] {
+                out.push(Inst {
+                    op: Op::Div { signed, rd, rn, rm },
+                    sf,
+                });
+                if sf {
+                    out.push(Inst {
+                        op: Op::MulHigh { signed, rd, rn, rm },
+                        sf,
+                    });
+                }
+            }
+            for &lsb in &amounts {
+                out.push(Inst {
+                    op: Op::Extr { rd, rn, rm, lsb },
+                    sf,
+                });
+            }
+            if s.flags {
+                for cond in CONDS {
+                    for kind in [
+                        SelKind::Csel,
+                        SelKind::Csinc,
+                        SelKind::Csinv,
+                        SelKind::Csneg,
+                    ] {
+                        out.push(Inst {
+                            op: Op::CondSel {
+                                kind,
+                                rd,
+                                rn,
+                                rm,
+                                cond,
+                            },
+                            sf,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Flag-only instructions: compares and tests.
+fn compares(s: &Shape, sf: bool, out: &mut Vec<Inst>) {
+    let w = width_of(sf);
+    for &rn in &s.sources {
+        for &rm in s.sources.iter().chain([ZR].iter()) {
+            for sub in [false, true] {
+                out.push(Inst {
+                    op: Op::AddSub {
+                        sub,
+                        flags: true,
+                        rd: ZR,
+                        rn,
+                        op2: shifted(rm),
+                    },
+                    sf,
+                });
+            }
+            let op2 = shifted(rm);
+            out.push(Inst {
+                op: Op::Logic {
+                    kind: LogicKind::And,
+                    invert: false,
+                    flags: true,
+                    rd: ZR,
+                    rn,
+                    op2,
+                },
+                sf,
+            });
+        }
+        for &c in &s.consts {
+            let c = c & imm::mask(w);
+            if arith_imm(c) {
+                for sub in [false, true] {
+                    out.push(Inst {
+                        op: Op::AddSub {
+                            sub,
+                            flags: true,
+                            rd: ZR,
+                            rn,
+                            op2: Operand2::Imm(c),
+                        },
+                        sf,
+                    });
+                }
+            }
+            if imm::is_logical_imm(c, w) {
+                let op2 = Operand2::Imm(c);
+                out.push(Inst {
+                    op: Op::Logic {
+                        kind: LogicKind::And,
+                        invert: false,
+                        flags: true,
+                        rd: ZR,
+                        rn,
+                        op2,
+                    },
+                    sf,
+                });
+            }
+        }
+    }
+}

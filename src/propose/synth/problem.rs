@@ -1,0 +1,524 @@
+//! From a window to search problems: its sub-windows, what each must leave
+//! (live-out registers, flags, a final branch's direction), its registers
+//! renamed canonically by first use, and the test states.
+
+use super::pool::Shape;
+use super::render;
+use super::search::Problem;
+use crate::asm::{Insn, Operand};
+use crate::cost::builtin::timing;
+use crate::propose::Window;
+use crate::semantics::concrete::{self, Concrete, Ending, Machine};
+use crate::semantics::effects::live_after_each;
+use crate::semantics::inst::*;
+use crate::semantics::{effects, Flow, Loc, LocSet};
+use crate::verify::state::{boundary_values, SplitMix64};
+
+/// One sub-window, in canonical registers.
+#[derive(Clone, Debug)]
+pub struct SubWindow {
+    pub range: std::ops::Range<usize>,
+    /// The original instructions, canonical registers.
+    insts: Vec<Inst>,
+    /// Canonical register i is real register `real[i]`.
+    real: Vec<R>,
+    inputs: u32,
+    flags_in: bool,
+    outputs: u32,
+    flags_out: bool,
+    /// The final branch's target, when the sub-window ends with one.
+    pub label: Option<String>,
+    pub shape: Shape,
+    /// Summed built-in latency of the original.
+    latency: f64,
+}
+
+/// Sub-windows of `w` worth a search: longest first, each made only of
+/// instructions the interpreter executes, without memory accesses.
+pub fn sub_windows(w: &Window, max: usize) -> Vec<SubWindow> {
+    let live_after = live_after_each(&w.insns.iter().map(effects).collect::<Vec<_>>(), w.live_out);
+    let insts: Vec<Option<Inst>> = w.insns.iter().map(|i| Inst::decode(i).ok()).collect();
+    let n = w.insns.len();
+    let mut out = Vec::new();
+    for len in (1..=max.min(n)).rev() {
+        for start in 0..=n - len {
+            let range = start..start + len;
+            if let Some(s) = SubWindow::new(w, &insts, range, live_after[start + len - 1]) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+fn mem_free(i: &Inst) -> bool {
+    !matches!(i.op, Op::Load { .. } | Op::Store { .. })
+}
+
+/// Registers named by a decoded instruction, in operand order.
+fn regs_of(insn: &Insn) -> Vec<R> {
+    insn.regs()
+        .filter_map(|r| r.loc())
+        .filter_map(|l| match l {
+            Loc::X(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Scratch candidates, caller-saved temporaries first.
+const SCRATCH: [R; 18] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+
+impl SubWindow {
+    fn new(
+        w: &Window,
+        insts: &[Option<Inst>],
+        range: std::ops::Range<usize>,
+        live: LocSet,
+    ) -> Option<SubWindow> {
+        let orig: Vec<Inst> = insts[range.clone()]
+            .iter()
+            .copied()
+            .collect::<Option<_>>()?;
+        if !orig.iter().all(mem_free) {
+            return None;
+        }
+        let insns = &w.insns[range.clone()];
+        let last = insns.last()?;
+        let label = match effects(last).flow {
+            Flow::Branch { target, .. } => Some(target),
+            _ => None,
+        };
+        // Reads before writes, in order: the sub-window's inputs.
+        let (mut read, mut written) = (LocSet::EMPTY, LocSet::EMPTY);
+        for i in insns {
+            let e = effects(i);
+            read = read.union(e.reads.minus(written));
+            written = written.union(e.writes);
+        }
+        let only_x = |s: LocSet| s.iter().all(|l| matches!(l, Loc::X(_) | Loc::Nzcv));
+        if !only_x(read) || !only_x(written) {
+            return None;
+        }
+        // Canonical renaming by first use.
+        let mut real: Vec<R> = Vec::new();
+        for i in insns {
+            for r in regs_of(i) {
+                if !real.contains(&r) {
+                    real.push(r);
+                }
+            }
+        }
+        let outputs_real: Vec<R> = written
+            .iter()
+            .filter_map(|l| match l {
+                Loc::X(n) if live.contains(l) => Some(n),
+                _ => None,
+            })
+            .collect();
+        let dead_temp = real.iter().copied().find(|&r| {
+            written.contains(Loc::X(r)) && !live.contains(Loc::X(r)) && !read.contains(Loc::X(r))
+        });
+        let scratch = dead_temp.or_else(|| {
+            SCRATCH.iter().copied().find(|&r| {
+                !real.contains(&r) && !live.contains(Loc::X(r)) && !read.contains(Loc::X(r))
+            })
+        });
+        if let Some(s) = scratch {
+            if !real.contains(&s) {
+                real.push(s);
+            }
+        }
+        let canon = |r: R| real.iter().position(|&x| x == r).map(|p| p as R);
+        let mask = |set: LocSet| -> u32 {
+            set.iter()
+                .filter_map(|l| match l {
+                    Loc::X(n) => canon(n).map(|c| 1u32 << c),
+                    _ => None,
+                })
+                .fold(0, |a, b| a | b)
+        };
+        let to_canon = rename_map(&real, true);
+        let insts: Vec<Inst> = orig.iter().map(|i| rename(i, &to_canon)).collect();
+        let outputs = outputs_real
+            .iter()
+            .filter_map(|&r| canon(r))
+            .fold(0u32, |a, c| a | 1 << c);
+        let mut sources: Vec<R> = (0..real.len() as R)
+            .filter(|&c| {
+                read.contains(Loc::X(real[c as usize]))
+                    || outputs >> c & 1 == 1
+                    || Some(real[c as usize]) == scratch
+            })
+            .collect();
+        sources.dedup();
+        let mut dests: Vec<R> = (0..real.len() as R)
+            .filter(|&c| outputs >> c & 1 == 1 || Some(real[c as usize]) == scratch)
+            .collect();
+        dests.dedup();
+        let flags_in = read.contains(Loc::Nzcv);
+        let flags_out = written.contains(Loc::Nzcv) && live.contains(Loc::Nzcv);
+        if outputs == 0 && !flags_out && label.is_none() {
+            return None; // dead code: the rules remove it
+        }
+        let shape = Shape {
+            sources,
+            dests,
+            widths: widths(insns),
+            consts: constants(insns),
+            shifts: shifts(insns),
+            flags: flags_in || flags_out || label.is_some(),
+        };
+        Some(SubWindow {
+            range,
+            inputs: mask(read),
+            latency: insns.iter().map(|i| timing(i).latency).sum(),
+            insts,
+            real,
+            flags_in,
+            outputs,
+            flags_out,
+            label,
+            shape,
+        })
+    }
+
+    /// The problem on `count` test states; `None` when the original faults.
+    pub fn problem(&self, seed: u64, count: usize) -> Option<Problem> {
+        let mut rng = SplitMix64::new(seed ^ 0x5eed_5a17);
+        let tests: Vec<Machine> = (0..count).map(|k| test_state(&mut rng, k)).collect();
+        let mut expect = Vec::with_capacity(count);
+        let mut expect_taken = Vec::with_capacity(count);
+        for t in &tests {
+            let mut m = t.clone();
+            let ending = concrete::run(&self.insts, &mut m, &mut Concrete::default()).ok()?;
+            expect.push(m);
+            expect_taken.push(ending == Ending::Branched);
+        }
+        Some(Problem {
+            tests,
+            expect,
+            expect_taken,
+            outputs: self.outputs,
+            flags_out: self.flags_out,
+            branch: self.label.is_some(),
+            defined: self.inputs,
+            flags_defined: self.flags_in,
+        })
+    }
+
+    /// The real instructions for a found canonical sequence, if it holds on
+    /// more states and is shorter, or as long and faster by latency.
+    pub fn accept(&self, seq: &[Inst], seed: u64) -> Option<Vec<Insn>> {
+        let p = self.problem(seed.wrapping_add(1), super::CONFIRM_STATES)?;
+        for (k, t) in p.tests.iter().enumerate() {
+            let mut m = t.clone();
+            let ending = concrete::run(seq, &mut m, &mut Concrete::default()).ok()?;
+            let want = &p.expect[k];
+            let regs_ok = (0..31).all(|r| p.outputs >> r & 1 == 0 || m.x[r] == want.x[r]);
+            let flags_ok = !p.flags_out || m.flags == want.flags;
+            let branch_ok = !p.branch || (ending == Ending::Branched) == p.expect_taken[k];
+            if !(regs_ok && flags_ok && branch_ok) {
+                return None;
+            }
+        }
+        let back = rename_map(&self.real, false);
+        let label = self.label.as_deref().unwrap_or("");
+        let insns: Vec<Insn> = seq
+            .iter()
+            .map(|i| {
+                render::text(&rename(i, &back), label).and_then(|t| Insn::parse_plain(&t).ok())
+            })
+            .collect::<Option<_>>()?;
+        let latency: f64 = insns.iter().map(|i| timing(i).latency).sum();
+        let better = insns.len() < self.range.len() || latency < self.latency;
+        better.then_some(insns)
+    }
+}
+
+/// One test state: boundary values, small numbers and random bits.
+fn test_state(rng: &mut SplitMix64, k: usize) -> Machine {
+    let mut m = Machine::zeroed();
+    for x in m.x.iter_mut() {
+        *x = match (k, rng.below(4)) {
+            (0, _) => 0,
+            (1, _) => u64::MAX,
+            (_, 0) => boundary_values(rng),
+            (_, 1) => rng.below(70),
+            _ => rng.next_u64(),
+        };
+    }
+    m.sp = 0x7fff_0000;
+    m.set_nzcv(rng.below(16) << 28);
+    m
+}
+
+/// A register map: canonical→real (`to_canon` false) or real→canonical.
+fn rename_map(real: &[R], to_canon: bool) -> [R; 33] {
+    let mut map: [R; 33] = std::array::from_fn(|i| i as R);
+    for (c, &r) in real.iter().enumerate() {
+        if to_canon {
+            map[r as usize] = c as R;
+        } else {
+            map[c] = r;
+        }
+    }
+    map
+}
+
+fn rename_op2(o: Operand2, m: &[R; 33]) -> Operand2 {
+    match o {
+        Operand2::Imm(v) => Operand2::Imm(v),
+        Operand2::Shifted { rm, kind, amount } => Operand2::Shifted {
+            rm: m[rm as usize],
+            kind,
+            amount,
+        },
+        Operand2::Extended { rm, ext, amount } => Operand2::Extended {
+            rm: m[rm as usize],
+            ext,
+            amount,
+        },
+    }
+}
+
+/// `i` with every register replaced through `m` (SP and ZR map to themselves).
+fn rename(i: &Inst, m: &[R; 33]) -> Inst {
+    let r = |x: R| m[x as usize];
+    let op = match i.op {
+        Op::AddSub {
+            sub,
+            flags,
+            rd,
+            rn,
+            op2,
+        } => Op::AddSub {
+            sub,
+            flags,
+            rd: r(rd),
+            rn: r(rn),
+            op2: rename_op2(op2, m),
+        },
+        Op::Carry {
+            sub,
+            flags,
+            rd,
+            rn,
+            rm,
+        } => Op::Carry {
+            sub,
+            flags,
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+        },
+        Op::Logic {
+            kind,
+            invert,
+            flags,
+            rd,
+            rn,
+            op2,
+        } => Op::Logic {
+            kind,
+            invert,
+            flags,
+            rd: r(rd),
+            rn: r(rn),
+            op2: rename_op2(op2, m),
+        },
+        Op::MovImm { rd, value } => Op::MovImm { rd: r(rd), value },
+        Op::Movk { rd, imm16, shift } => Op::Movk {
+            rd: r(rd),
+            imm16,
+            shift,
+        },
+        Op::Shift {
+            kind,
+            rd,
+            rn,
+            amount,
+        } => Op::Shift {
+            kind,
+            rd: r(rd),
+            rn: r(rn),
+            amount: match amount {
+                ShiftAmount::Reg(x) => ShiftAmount::Reg(r(x)),
+                a => a,
+            },
+        },
+        Op::Extr { rd, rn, rm, lsb } => Op::Extr {
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+            lsb,
+        },
+        Op::Bfm {
+            kind,
+            rd,
+            rn,
+            immr,
+            imms,
+        } => Op::Bfm {
+            kind,
+            rd: r(rd),
+            rn: r(rn),
+            immr,
+            imms,
+        },
+        Op::MulAdd {
+            sub,
+            rd,
+            rn,
+            rm,
+            ra,
+        } => Op::MulAdd {
+            sub,
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+            ra: r(ra),
+        },
+        Op::MulLong {
+            signed,
+            sub,
+            rd,
+            rn,
+            rm,
+            ra,
+        } => Op::MulLong {
+            signed,
+            sub,
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+            ra: r(ra),
+        },
+        Op::MulHigh { signed, rd, rn, rm } => Op::MulHigh {
+            signed,
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+        },
+        Op::Div { signed, rd, rn, rm } => Op::Div {
+            signed,
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+        },
+        Op::Unary { kind, rd, rn } => Op::Unary {
+            kind,
+            rd: r(rd),
+            rn: r(rn),
+        },
+        Op::CondSel {
+            kind,
+            rd,
+            rn,
+            rm,
+            cond,
+        } => Op::CondSel {
+            kind,
+            rd: r(rd),
+            rn: r(rn),
+            rm: r(rm),
+            cond,
+        },
+        Op::CondCmp {
+            neg,
+            rn,
+            op2,
+            nzcv,
+            cond,
+        } => Op::CondCmp {
+            neg,
+            rn: r(rn),
+            op2: rename_op2(op2, m),
+            nzcv,
+            cond,
+        },
+        Op::BranchZero { nonzero, rt } => Op::BranchZero { nonzero, rt: r(rt) },
+        Op::BranchBit { nonzero, rt, bit } => Op::BranchBit {
+            nonzero,
+            rt: r(rt),
+            bit,
+        },
+        other => other,
+    };
+    Inst { op, sf: i.sf }
+}
+
+fn widths(insns: &[Insn]) -> Vec<bool> {
+    let any = |w: bool| {
+        insns.iter().any(|i| {
+            i.regs()
+                .any(|r| r.is_general() && r.is_32bit_general() == !w)
+        })
+    };
+    let mut out: Vec<bool> = [true, false].into_iter().filter(|&w| any(w)).collect();
+    if out.is_empty() {
+        out.push(true);
+    }
+    out
+}
+
+fn immediates(insns: &[Insn]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for i in insns {
+        for o in &i.operands {
+            match o {
+                Operand::Imm(v) => out.extend(v.value.map(|v| v as u64)),
+                Operand::Modifier {
+                    amount: Some(a), ..
+                } => out.extend(a.value.map(|v| v as u64)),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The window's constants and simple relatives of them.
+fn constants(insns: &[Insn]) -> Vec<u64> {
+    let mut out = vec![0, 1, u64::MAX];
+    for c in immediates(insns) {
+        out.extend([
+            c,
+            c.wrapping_neg(),
+            !c,
+            c.wrapping_add(1),
+            c.wrapping_sub(1),
+        ]);
+        out.extend([
+            c & 0xffff_ffff,
+            (c as u32).wrapping_neg() as u64,
+            !(c as u32) as u64,
+        ]);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Shift amounts and bit positions suggested by the window's constants.
+fn shifts(insns: &[Insn]) -> Vec<u8> {
+    let mut out: Vec<u8> = vec![1];
+    for c in immediates(insns) {
+        for v in [c, c.wrapping_sub(1), c.wrapping_add(1)] {
+            if v.is_power_of_two() {
+                out.push(v.trailing_zeros() as u8);
+            }
+        }
+        if c < 64 {
+            let c = c as u8;
+            out.extend([c, 64 - c, c.wrapping_add(1), c.wrapping_sub(1)]);
+            if c <= 32 {
+                out.push(32 - c);
+            }
+        }
+    }
+    out.retain(|&s| (1..64).contains(&s));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
