@@ -32,6 +32,10 @@ pub const MAX_LEN: usize = 3;
 pub const SEARCH_STATES: usize = 16;
 pub const CONFIRM_STATES: usize = 512;
 
+/// Searches of one sub-window and length, each with the counterexamples
+/// of the one before.
+const COUNTEREXAMPLE_ROUNDS: usize = 4;
+
 /// Candidates kept per window.
 const MAX_CANDIDATES: usize = 6;
 
@@ -75,20 +79,24 @@ impl SynthProposer {
     pub fn propose_window(&self, w: &Window) -> Vec<Candidate> {
         let deadline = Instant::now() + self.budget;
         let mut out: Vec<Candidate> = Vec::new();
-        for sub in problem::sub_windows(w, MAX_SUB) {
-            if Instant::now() > deadline || out.len() >= MAX_CANDIDATES {
-                break;
-            }
-            for seq in self.solve(&sub, deadline) {
-                let mut insns: Vec<Insn> = w.insns[..sub.range.start].to_vec();
-                insns.extend(seq);
-                insns.extend_from_slice(&w.insns[sub.range.end..]);
-                if !out.iter().any(|c| c.insns == insns) {
-                    out.push(Candidate {
-                        insns,
-                        proposer: "synth".into(),
-                        trace: None,
-                    });
+        let subs = problem::sub_windows(w, MAX_SUB);
+        // Cheap searches everywhere before expensive ones anywhere.
+        for len in 1..=MAX_LEN {
+            for sub in subs.iter().filter(|s| s.range.len() >= len) {
+                if Instant::now() > deadline || out.len() >= MAX_CANDIDATES {
+                    return out;
+                }
+                for seq in self.solve(sub, len, deadline) {
+                    let mut insns: Vec<Insn> = w.insns[..sub.range.start].to_vec();
+                    insns.extend(seq);
+                    insns.extend_from_slice(&w.insns[sub.range.end..]);
+                    if !out.iter().any(|c| c.insns == insns) {
+                        out.push(Candidate {
+                            insns,
+                            proposer: "synth".into(),
+                            trace: None,
+                        });
+                    }
                 }
             }
         }
@@ -96,8 +104,11 @@ impl SynthProposer {
     }
 
     /// Replacement sequences for one sub-window, in real registers.
-    fn solve(&self, sub: &SubWindow, deadline: Instant) -> Vec<Vec<Insn>> {
-        let Some(p) = sub.problem(self.seed, SEARCH_STATES) else {
+    fn solve(&self, sub: &SubWindow, len: usize, deadline: Instant) -> Vec<Vec<Insn>> {
+        let (Some(mut p), Some(confirm)) = (
+            sub.problem(self.seed, SEARCH_STATES),
+            sub.problem(self.seed.wrapping_add(1), CONFIRM_STATES),
+        ) else {
             return Vec::new();
         };
         let data = self.pool(&sub.shape, None);
@@ -106,20 +117,38 @@ impl SynthProposer {
             None => Arc::new(Vec::new()),
         };
         let limits = search::Limits {
-            max_len: MAX_LEN.min(sub.range.len()),
+            latency_below: if len < sub.range.len() {
+                f64::INFINITY
+            } else {
+                sub.latency()
+            },
+            min_len: len,
+            max_len: len,
             max_found: 4,
             deadline,
         };
-        let found = search::search(&p, &data, &branches, limits);
-        found
-            .sequences
-            .iter()
-            .filter_map(|(seq, br)| {
+        // Counterexample-guided: a sequence that fails a confirmation state
+        // makes that state a test, and the search runs again.
+        for _ in 0..COUNTEREXAMPLE_ROUNDS {
+            let found = search::search(&p, &data, &branches, limits);
+            let mut out = Vec::new();
+            let mut failures = Vec::new();
+            for (seq, br) in &found.sequences {
                 let mut insts: Vec<_> = seq.iter().map(|&i| data[i].inst).collect();
                 insts.extend(br.map(|b| branches[b].inst));
-                sub.accept(&insts, self.seed)
-            })
-            .collect()
+                match sub.first_failure(&confirm, &insts) {
+                    None => out.extend(sub.realize(&insts)),
+                    Some(k) => failures.push(k),
+                }
+            }
+            if !out.is_empty() || failures.is_empty() || found.timed_out {
+                return out;
+            }
+            for k in failures {
+                p.push_test(&confirm, k);
+            }
+        }
+        Vec::new()
     }
 }
 

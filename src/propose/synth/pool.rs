@@ -97,12 +97,13 @@ pub fn entry(inst: Inst, label: &str) -> Option<Entry> {
 pub fn data_entries(shape: &Shape) -> Vec<Entry> {
     let mut insts = Vec::new();
     for &sf in &shape.widths {
+        // Compares first: among equally fast entries they write no register.
+        if shape.flags {
+            compares(shape, sf, &mut insts);
+        }
         for &rd in &shape.dests {
             one_source(shape, sf, rd, &mut insts);
             two_sources(shape, sf, rd, &mut insts);
-        }
-        if shape.flags {
-            compares(shape, sf, &mut insts);
         }
     }
     finish(insts, "")
@@ -372,7 +373,12 @@ fn two_sources(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
                             continue;
                         }
                         let op2 = Operand2::Shifted { rm, kind, amount };
+                        // Commutative forms: one operand order only.
+                        let swapped = amount == 0 && rn > rm;
                         for sub in [false, true] {
+                            if swapped && !sub {
+                                continue;
+                            }
                             out.push(Inst {
                                 op: Op::AddSub {
                                     sub,
@@ -392,7 +398,7 @@ fn two_sources(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
                             (LogicKind::Eor, false),
                             (LogicKind::Eor, true),
                         ] {
-                            if flags && kind != LogicKind::And {
+                            if (flags && kind != LogicKind::And) || (swapped && !invert) {
                                 continue;
                             }
                             out.push(Inst {

@@ -9,7 +9,9 @@
 
 use super::pool::Entry;
 use crate::semantics::concrete::{Concrete, Machine};
+use crate::semantics::domain::Flags;
 use crate::semantics::exec::step;
+use crate::semantics::inst::ZR;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -32,9 +34,21 @@ pub struct Problem {
     pub flags_defined: bool,
 }
 
+impl Problem {
+    /// Add test `k` of `other` (a counterexample found there).
+    pub fn push_test(&mut self, other: &Problem, k: usize) {
+        self.tests.push(other.tests[k].clone());
+        self.expect.push(other.expect[k].clone());
+        self.expect_taken.push(other.expect_taken[k]);
+    }
+}
+
 /// Search limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// A sequence is kept only if its summed latency is below this.
+    pub latency_below: f64,
+    pub min_len: usize,
     pub max_len: usize,
     pub max_found: usize,
     pub deadline: Instant,
@@ -58,7 +72,17 @@ struct Search<'a> {
     seen: HashMap<u64, usize>,
     out: Found,
     dom: Concrete,
+    /// One output only (a register, the flags or the branch's direction).
+    single_output: bool,
+    /// Data entries that can end a sequence: they write an output (a
+    /// flag-setting twin only where the flags are an output).
+    finals: Vec<usize>,
+    /// `finals` that read register n (index 32: the flags).
+    readers: Vec<Vec<usize>>,
 }
+
+/// What one step changed on each test, to undo it.
+type Undo = Vec<(u64, Flags<bool>)>;
 
 /// Search sequences of up to `lim.max_len` instructions (the branch, when
 /// the window ends with one, counts).
@@ -71,9 +95,13 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         seen: HashMap::new(),
         out: Found::default(),
         dom: Concrete::default(),
+        single_output: p.outputs.count_ones() + p.flags_out as u32 + p.branch as u32 == 1,
+        finals: Vec::new(),
+        readers: vec![Vec::new(); 33],
     };
+    s.index_finals();
     let mut machines = p.tests.clone();
-    for len in 1..=lim.max_len {
+    for len in lim.min_len.max(1)..=lim.max_len {
         s.seen.clear();
         s.seen.insert(fingerprint(&machines), 0);
         let mut seq = Vec::new();
@@ -96,6 +124,29 @@ fn fingerprint(ms: &[Machine]) -> u64 {
 }
 
 impl Search<'_> {
+    fn index_finals(&mut self) {
+        for (i, e) in self.data.iter().enumerate() {
+            let writes_output = e.writes.is_some_and(|r| self.p.outputs >> r & 1 == 1);
+            let useful = if self.p.flags_out {
+                writes_output || e.sets_flags
+            } else {
+                writes_output && !e.sets_flags
+            };
+            if !useful {
+                continue;
+            }
+            self.finals.push(i);
+            for r in 0..32 {
+                if e.reads >> r & 1 == 1 {
+                    self.readers[r].push(i);
+                }
+            }
+            if e.reads_flags {
+                self.readers[32].push(i);
+            }
+        }
+    }
+
     fn out_of_time(&mut self) -> bool {
         if self.out.evaluated % 1024 == 0 && Instant::now() > self.lim.deadline {
             self.out.timed_out = true;
@@ -116,30 +167,27 @@ impl Search<'_> {
         left: usize,
     ) {
         if left == 1 {
+            let fresh = self.prefix_writes(seq);
             if self.p.branch {
-                self.last_branch(ms, defined, flags, seq);
+                self.last_branch(ms, defined, flags, seq, fresh);
             } else {
-                self.last_data(ms, defined, flags, seq);
+                self.last_data(ms, defined, flags, seq, fresh);
             }
             return;
         }
         let depth = seq.len() + 1;
+        let spent = self.prefix_latency(seq);
         for (i, e) in self.data.iter().enumerate() {
-            if self.out_of_time() {
+            if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
                 return;
             }
             if !Self::usable(e, defined, flags) {
                 continue;
             }
             self.out.evaluated += 1;
-            let saved: Vec<Machine> = ms.to_vec();
-            if !ms
-                .iter_mut()
-                .all(|m| step(&mut self.dom, m, &e.inst).is_ok())
-            {
-                ms.clone_from_slice(&saved);
+            let Some(undo) = self.apply(ms, e) else {
                 continue;
-            }
+            };
             let fp = fingerprint(ms);
             let fresh = match self.seen.get(&fp) {
                 Some(&d) if d <= depth => false,
@@ -154,8 +202,44 @@ impl Search<'_> {
                 self.level(ms, def, flags || e.sets_flags, seq, left - 1);
                 seq.pop();
             }
-            ms.clone_from_slice(&saved);
+            restore(ms, e, &undo);
         }
+    }
+
+    /// Registers (bit n) and flags (bit 32) the prefix `seq` writes.
+    fn prefix_writes(&self, seq: &[usize]) -> u64 {
+        seq.iter().fold(0, |acc, &i| {
+            let e = &self.data[i];
+            acc | e.writes.map_or(0, |r| 1u64 << r) | (e.sets_flags as u64) << 32
+        })
+    }
+
+    fn prefix_latency(&self, seq: &[usize]) -> f64 {
+        seq.iter().map(|&i| self.data[i].latency).sum()
+    }
+
+    /// Whether a last instruction can depend on the prefix: with a single
+    /// output, one that reads nothing the prefix wrote was already tried
+    /// as a shorter sequence.
+    fn reads_prefix(&self, e: &Entry, fresh: u64) -> bool {
+        !self.single_output
+            || fresh == 0
+            || (e.reads as u64) & fresh != 0
+            || (e.reads_flags && fresh >> 32 & 1 == 1)
+    }
+
+    /// Run `e` on every test; `None` (and nothing changed) if one faults.
+    fn apply(&mut self, ms: &mut [Machine], e: &Entry) -> Option<Undo> {
+        let r = e.writes.map_or(ZR as usize, |r| r as usize);
+        let mut undo = Vec::with_capacity(ms.len());
+        for m in ms.iter_mut() {
+            undo.push((m.x.get(r).copied().unwrap_or(0), m.flags.clone()));
+            if step(&mut self.dom, m, &e.inst).is_err() {
+                restore(&mut ms[..undo.len()], e, &undo);
+                return None;
+            }
+        }
+        Some(undo)
     }
 
     fn matches(&self, k: usize, m: &Machine, taken: Option<bool>) -> bool {
@@ -172,14 +256,22 @@ impl Search<'_> {
             && taken.is_none_or(|t| t == self.p.expect_taken[k])
     }
 
-    fn last_data(&mut self, ms: &[Machine], defined: u32, flags: bool, seq: &[usize]) {
-        for (i, e) in self.data.iter().enumerate() {
-            if self.out_of_time() {
+    fn last_data(
+        &mut self,
+        ms: &mut [Machine],
+        defined: u32,
+        flags: bool,
+        seq: &[usize],
+        fresh: u64,
+    ) {
+        let spent = self.prefix_latency(seq);
+        let list = self.last_candidates(fresh);
+        for i in list {
+            let e = &self.data[i];
+            if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
                 return;
             }
-            let useful = e.writes.is_some_and(|r| self.p.outputs >> r & 1 == 1)
-                || (self.p.flags_out && e.sets_flags);
-            if !useful || !Self::usable(e, defined, flags) {
+            if !Self::usable(e, defined, flags) {
                 continue;
             }
             self.out.evaluated += 1;
@@ -191,12 +283,36 @@ impl Search<'_> {
         }
     }
 
-    fn last_branch(&mut self, ms: &[Machine], defined: u32, flags: bool, seq: &[usize]) {
+    /// Entries worth trying last after a prefix that wrote `fresh`, in
+    /// pool order: with one output, only those reading what the prefix
+    /// wrote (the others were tried as shorter sequences).
+    fn last_candidates(&self, fresh: u64) -> Vec<usize> {
+        if !self.single_output || fresh == 0 {
+            return self.finals.clone();
+        }
+        let mut out: Vec<usize> = (0..33)
+            .filter(|b| fresh >> b & 1 == 1)
+            .flat_map(|b| self.readers[b.min(32)].iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn last_branch(
+        &mut self,
+        ms: &mut [Machine],
+        defined: u32,
+        flags: bool,
+        seq: &[usize],
+        fresh: u64,
+    ) {
+        let spent = self.prefix_latency(seq);
         for (i, e) in self.branches.iter().enumerate() {
-            if self.out_of_time() {
+            if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
                 return;
             }
-            if !Self::usable(e, defined, flags) {
+            if !Self::usable(e, defined, flags) || !self.reads_prefix(e, fresh) {
                 continue;
             }
             self.out.evaluated += 1;
@@ -208,21 +324,37 @@ impl Search<'_> {
 
     /// Does `e` after the states `ms` give the expected outputs on every
     /// test? Stops at the first test it gets wrong.
-    fn all_tests(&mut self, ms: &[Machine], e: &Entry, branch: bool) -> bool {
-        for (k, m0) in ms.iter().enumerate() {
-            let mut m = m0.clone();
-            let Ok(taken) = step(&mut self.dom, &mut m, &e.inst) else {
-                return false;
+    fn all_tests(&mut self, ms: &mut [Machine], e: &Entry, branch: bool) -> bool {
+        let r = e.writes.map_or(ZR as usize, |r| r as usize);
+        for k in 0..ms.len() {
+            let m = &mut ms[k];
+            let saved = (m.x.get(r).copied().unwrap_or(0), m.flags.clone());
+            let ok = match step(&mut self.dom, m, &e.inst) {
+                Ok(taken) => {
+                    let taken = branch.then(|| taken.unwrap_or(false));
+                    self.matches(k, &ms[k], taken)
+                }
+                Err(_) => false,
             };
-            let taken = if branch {
-                Some(taken.unwrap_or(false))
-            } else {
-                None
-            };
-            if !self.matches(k, &m, taken) {
+            let m = &mut ms[k];
+            if let Some(x) = m.x.get_mut(r) {
+                *x = saved.0;
+            }
+            m.flags = saved.1;
+            if !ok {
                 return false;
             }
         }
         true
+    }
+}
+
+fn restore(ms: &mut [Machine], e: &Entry, undo: &Undo) {
+    let r = e.writes.map_or(ZR as usize, |r| r as usize);
+    for (m, (x, f)) in ms.iter_mut().zip(undo) {
+        if let Some(v) = m.x.get_mut(r) {
+            *v = *x;
+        }
+        m.flags = f.clone();
     }
 }
