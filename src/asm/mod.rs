@@ -9,4 +9,4 @@ pub mod source;
 pub use insn::Insn;
 pub use operand::{AddrMode, Cond, Imm, Mem, Operand};
 pub use reg::{Reg, RegKind};
-pub use source::{ParseError, Source, Stmt, StmtKind};
+pub use source::{LiveOutNote, ParseError, Source, Stmt, StmtKind};

@@ -7,6 +7,7 @@
 
 use super::insn::Insn;
 use super::reg::Reg;
+use crate::semantics::LocSet;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
@@ -41,6 +42,41 @@ pub struct Stmt {
     pub section: u32,
 }
 
+/// A `// peephole: live-out LOCS` comment: what the caller may observe in
+/// result registers after a `ret` (see `cfg::returns`). Written on a `ret`'s
+/// line it applies to that `ret`; on its own line (directives and local labels
+/// may follow) it applies to the function whose label comes next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveOutNote {
+    /// 1-based line of the comment.
+    pub line: usize,
+    /// The locations it names (`none` names none).
+    pub locs: LocSet,
+    /// On a `ret` line (else: before a function's label).
+    pub on_ret: bool,
+}
+
+/// The annotation a comment carries, if it is one (`peephole: ...`):
+/// `Some(Err(_))` for a `peephole:` comment that does not parse.
+fn live_out_note(comment: &str) -> Option<Result<LocSet, String>> {
+    let rest = comment.trim().strip_prefix("peephole:")?.trim();
+    let list = match rest.strip_prefix("live-out") {
+        Some(l) if l.is_empty() || l.starts_with(char::is_whitespace) => l.trim(),
+        _ => {
+            return Some(Err(format!(
+                "unknown annotation `peephole: {rest}` (known: `peephole: live-out LOCS`)"
+            )))
+        }
+    };
+    Some(match list {
+        "" => Err(
+            "`peephole: live-out` needs locations, e.g. `x0` or `x0,nzcv` (`none` for none)".into(),
+        ),
+        "none" => Ok(LocSet::EMPTY),
+        _ => LocSet::parse_list(list).map_err(|e| format!("`peephole: live-out {list}`: {e}")),
+    })
+}
+
 /// A parse error with its position, shown as `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -72,6 +108,8 @@ pub struct Source {
     pub sections: Vec<String>,
     /// Byte offset of the start of each line (index 0 = line 1).
     pub line_starts: Vec<usize>,
+    /// `// peephole: live-out` annotations, in line order.
+    pub live_out_notes: Vec<LiveOutNote>,
 }
 
 /// Directives that say the file is not AArch64.
@@ -154,13 +192,16 @@ impl Source {
     fn parse_with(name: &str, text: String, lenient: bool) -> Result<Source, ParseError> {
         let mut parser = Parser::new(name, &text);
         parser.lenient = lenient;
-        parser.run().map(|(stmts, sections, line_starts)| Source {
-            name: name.to_string(),
-            text,
-            stmts,
-            sections,
-            line_starts,
-        })
+        parser
+            .run()
+            .map(|(stmts, sections, line_starts, live_out_notes)| Source {
+                name: name.to_string(),
+                text,
+                stmts,
+                sections,
+                line_starts,
+                live_out_notes,
+            })
     }
 
     /// The source text of a statement.
@@ -234,9 +275,11 @@ impl<'a> Parser<'a> {
     }
 
     #[allow(clippy::type_complexity)]
-    fn run(mut self) -> Result<(Vec<Stmt>, Vec<String>, Vec<usize>), ParseError> {
+    fn run(mut self) -> Result<(Vec<Stmt>, Vec<String>, Vec<usize>, Vec<LiveOutNote>), ParseError> {
         let mut stmts = Vec::new();
         let mut line_starts = Vec::new();
+        let mut notes = Vec::new();
+        let mut comments = Vec::new();
         let mut in_comment = false;
         let mut pos = 0;
         let text = self.text;
@@ -254,15 +297,83 @@ impl<'a> Parser<'a> {
                 0
             };
             let line = &rest[..len];
-            for piece in split_line(line, pos, &mut in_comment) {
+            for piece in split_line(line, pos, &mut in_comment, &mut comments) {
                 self.statement(piece, line_no, &mut stmts)?;
+            }
+            for c in comments.drain(..) {
+                match live_out_note(&c) {
+                    Some(Ok(locs)) => notes.push((line_no, locs)),
+                    Some(Err(e)) => return Err(self.err(line_no, e)),
+                    None => {}
+                }
             }
             pos += len + eol;
         }
         if let Some((close, _)) = self.verbatim.last() {
             return Err(self.err(line_no, format!("missing `{close}` at end of file")));
         }
-        Ok((stmts, self.sections, line_starts))
+        let notes = notes
+            .into_iter()
+            .map(|(line, locs)| self.place_note(line, locs, &stmts))
+            .collect::<Result<_, _>>()?;
+        Ok((stmts, self.sections, line_starts, notes))
+    }
+
+    /// Where a `peephole: live-out` note on `line` applies: the `ret` on its
+    /// line, or the function whose label follows it. Anywhere else is an
+    /// error, since it would silently apply to nothing or to the wrong code.
+    fn place_note(
+        &self,
+        line: usize,
+        locs: LocSet,
+        stmts: &[Stmt],
+    ) -> Result<LiveOutNote, ParseError> {
+        let from = stmts.partition_point(|s| s.line < line);
+        let here = || stmts[from..].iter().take_while(|s| s.line == line);
+        let is_ret = |s: &Stmt| matches!(&s.kind, StmtKind::Insn(i) if i.mnemonic == "ret");
+        if here().any(is_ret) {
+            return Ok(LiveOutNote {
+                line,
+                locs,
+                on_ret: true,
+            });
+        }
+        let misplaced = "goes on a `ret` line or before a function's label";
+        if here().any(|s| matches!(s.kind, StmtKind::Insn(_))) {
+            return Err(self.err(
+                line,
+                format!("`peephole: live-out` {misplaced}, not on another instruction"),
+            ));
+        }
+        // Directives (`.globl`, `.type`, `.p2align`) and local labels may
+        // stand between the note and the function's label.
+        for s in &stmts[from..] {
+            match &s.kind {
+                StmtKind::Directive { .. } => {}
+                StmtKind::Label(l) if l.starts_with(".L") || l.bytes().all(|b| b.is_ascii_digit()) => {}
+                // A macro region (or an unpreprocessed `ENTRY(f)`) may define it.
+                StmtKind::Label(_) | StmtKind::Verbatim { .. } => {
+                    return Ok(LiveOutNote {
+                        line,
+                        locs,
+                        on_ret: false,
+                    })
+                }
+                StmtKind::Insn(_) => {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "`peephole: live-out` {misplaced}: here an instruction (line {}) follows it",
+                            s.line
+                        ),
+                    ))
+                }
+            }
+        }
+        Err(self.err(
+            line,
+            format!("`peephole: live-out` {misplaced}: no function follows it"),
+        ))
     }
 
     fn section_index(&mut self, name: &str) -> u32 {
@@ -497,9 +608,15 @@ fn leading_label(code: &str) -> Option<(&str, usize)> {
     }
 }
 
-/// Split one line into statement pieces, dropping comments. `in_comment`
-/// carries an open `/* */` comment across lines. Strings are respected.
-fn split_line(line: &str, base: usize, in_comment: &mut bool) -> Vec<Piece> {
+/// Split one line into statement pieces; the text of its comments goes to
+/// `comments`. `in_comment` carries an open `/* */` comment across lines.
+/// Strings are respected.
+fn split_line(
+    line: &str,
+    base: usize,
+    in_comment: &mut bool,
+    comments: &mut Vec<String>,
+) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let bytes = line.as_bytes();
     let mut i = 0;
@@ -508,9 +625,14 @@ fn split_line(line: &str, base: usize, in_comment: &mut bool) -> Vec<Piece> {
     let mut end = 0;
     let mut in_string = false;
     // `#` as the first non-blank character starts a comment (cpp line markers).
-    if !*in_comment && line.trim_start().starts_with('#') {
-        return pieces;
+    if !*in_comment {
+        if let Some(c) = line.trim_start().strip_prefix('#') {
+            comments.push(c.to_string());
+            return pieces;
+        }
     }
+    // Where the text of an open `/* */` comment starts on this line.
+    let mut comment_start = in_comment.then_some(0);
     let flush =
         |code: &mut String, start: &mut Option<usize>, end: usize, pieces: &mut Vec<Piece>| {
             if let Some(s) = start.take() {
@@ -527,6 +649,7 @@ fn split_line(line: &str, base: usize, in_comment: &mut bool) -> Vec<Piece> {
         if *in_comment {
             if c == b'*' && bytes.get(i + 1) == Some(&b'/') {
                 *in_comment = false;
+                comments.push(line[comment_start.take().unwrap_or(i)..i].to_string());
                 i += 2;
                 code.push(' ');
             } else {
@@ -550,10 +673,14 @@ fn split_line(line: &str, base: usize, in_comment: &mut bool) -> Vec<Piece> {
             continue;
         }
         match c {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => break,
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                comments.push(line[i + 2..].to_string());
+                break;
+            }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 *in_comment = true;
                 i += 2;
+                comment_start = Some(i);
                 continue;
             }
             b';' => {
@@ -580,6 +707,9 @@ fn split_line(line: &str, base: usize, in_comment: &mut bool) -> Vec<Piece> {
         if !line[i - ch_len..i].trim().is_empty() {
             end = i;
         }
+    }
+    if let Some(s) = comment_start.filter(|_| *in_comment) {
+        comments.push(line[s..].to_string());
     }
     flush(&mut code, &mut start, end, &mut pieces);
     pieces.retain(|p| !p.code.trim().is_empty());

@@ -7,6 +7,7 @@
 //! instructions, code-emitting macro regions, data in text, section switches)
 //! ends the block with an unknown successor, which makes everything live.
 
+use super::returns::{self, Abi};
 use crate::asm::{Insn, Operand, Source, StmtKind};
 use crate::semantics::{effects, Effects, Flow, LocSet};
 use serde::Serialize;
@@ -18,7 +19,8 @@ use std::collections::{HashMap, HashSet};
 pub enum Succ {
     /// Another block of the same function (index in `Function::blocks`).
     Block(usize),
-    /// `ret`: the caller observes the AAPCS64 return state.
+    /// `ret`: the caller observes the return state (the `ret`'s
+    /// [`BlockInsn::returns`]).
     Return,
     /// Anywhere: indirect branch, tail call, opaque code, data.
     Unknown,
@@ -46,6 +48,11 @@ pub struct BlockInsn {
     /// cannot be assumed: the call reads everything and kills nothing.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub local_call: bool,
+    /// For a `ret`: what the caller observes after it (the function's results,
+    /// from an annotation or the ABI, and the preserved state; see
+    /// [`super::returns`]). It replaces the semantics' fixed AAPCS64 set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returns: Option<LocSet>,
 }
 
 impl BlockInsn {
@@ -57,6 +64,23 @@ impl BlockInsn {
                 reads: LocSet::ALL,
                 writes: LocSet::EMPTY,
                 clobbers: LocSet::ALL,
+                ..e
+            }
+        } else if let Some(returns) = self.returns {
+            // Keep what the `ret` reads itself (`ret x1`): only the return
+            // state it hands to the caller is replaced.
+            let target: LocSet = self
+                .insn
+                .operands
+                .iter()
+                .filter_map(|o| o.reg()?.loc())
+                .collect();
+            Effects {
+                reads: e
+                    .reads
+                    .minus(LocSet::at_return())
+                    .union(target)
+                    .union(returns),
                 ..e
             }
         } else {
@@ -111,9 +135,26 @@ fn identifiers(expr: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Split every function of `src` into blocks and compute liveness.
+/// Split every function of `src` into blocks and compute liveness, with the
+/// conservative ABI at `ret`s that no annotation covers.
 pub fn functions(src: &Source) -> Vec<Function> {
+    functions_with(src, Abi::default())
+}
+
+/// Split every function of `src` into blocks and compute liveness; a `ret`
+/// returns what its `peephole: live-out` annotation or its function's says,
+/// else `abi`'s results.
+pub fn functions_with(src: &Source, abi: Abi) -> Vec<Function> {
     let stmts = &src.stmts;
+    // Annotations on `ret` lines, by line.
+    let mut ret_notes: HashMap<usize, LocSet> = HashMap::new();
+    for n in src.live_out_notes.iter().filter(|n| n.on_ret) {
+        let e = ret_notes.entry(n.line).or_default();
+        *e = e.union(n.locs);
+    }
+    let mut function_notes = src.live_out_notes.iter().filter(|n| !n.on_ret).peekable();
+    // A note read before a function's label, waiting for it.
+    let mut pending: Option<LocSet> = None;
     // Numeric local labels: give each definition a unique name and resolve
     // `Nb`/`Nf` references to it.
     let mut numeric_defs: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -219,9 +260,12 @@ pub fn functions(src: &Source) -> Vec<Function> {
             || !(raw.starts_with(".L") || raw.bytes().all(|b| b.is_ascii_digit()))
     };
 
-    let mut builder = Builder::default();
+    let mut builder = Builder::new(abi.results());
     let mut barrier = false;
     for (i, s) in stmts.iter().enumerate() {
+        while let Some(n) = function_notes.next_if(|n| n.line <= s.line) {
+            pending = Some(n.locs);
+        }
         if !src.is_code_section(s.section) {
             builder.break_block(Succ::Unknown);
             continue;
@@ -230,7 +274,7 @@ pub fn functions(src: &Source) -> Vec<Function> {
             StmtKind::Label(l) => {
                 let name = label_name(i, l);
                 if is_function_label(l) {
-                    builder.start_function(l);
+                    builder.start_function(l, pending.take());
                 }
                 if is_leader(&name, l) {
                     builder.start_block(Some(name));
@@ -266,12 +310,22 @@ pub fn functions(src: &Source) -> Vec<Function> {
             }
             StmtKind::Insn(insn) => {
                 // Numeric targets (`1f`) resolve to their unique label names.
-                let target = match effects(insn).flow {
+                let flow = effects(insn).flow;
+                let is_return = flow == Flow::Return;
+                let target = match flow {
                     Flow::Branch { target, .. } => Some(resolve(i, &target)),
                     _ => None,
                 };
                 let local_call = insn.mnemonic == "bl"
                     && matches!(insn.operands.first(), Some(Operand::Sym(t)) if defined.contains(t.as_str()));
+                // The label after the note did not start a function (the reader
+                // saw a label, but no `.type`/`.globl` names it one): the note
+                // applies to nothing, and the ABI's results stay.
+                pending = None;
+                let returns = is_return.then(|| {
+                    let results = ret_notes.get(&s.line).copied();
+                    returns::live_at_return(results.unwrap_or(builder.results))
+                });
                 builder.insn(BlockInsn {
                     stmt: i,
                     line: s.line,
@@ -280,6 +334,7 @@ pub fn functions(src: &Source) -> Vec<Function> {
                     target,
                     frozen: false,
                     barrier_before: barrier,
+                    returns,
                 });
                 barrier = false;
             }
@@ -288,8 +343,11 @@ pub fn functions(src: &Source) -> Vec<Function> {
     builder.finish()
 }
 
-#[derive(Default)]
 struct Builder {
+    /// Results of a function without an annotation (the ABI's).
+    abi_results: LocSet,
+    /// Results of the current function.
+    results: LocSet,
     done: Vec<Function>,
     current: Option<Function>,
     /// Labels of each block of the current function, including aliases.
@@ -298,6 +356,17 @@ struct Builder {
 }
 
 impl Builder {
+    fn new(abi_results: LocSet) -> Self {
+        Builder {
+            abi_results,
+            results: abi_results,
+            done: Vec::new(),
+            current: None,
+            labels: HashMap::new(),
+            open: None,
+        }
+    }
+
     fn function(&mut self) -> &mut Function {
         self.current.get_or_insert_with(|| Function {
             name: "<top>".into(),
@@ -306,9 +375,11 @@ impl Builder {
         })
     }
 
-    fn start_function(&mut self, name: &str) {
+    /// Start a function that returns `results` (`None`: the ABI's).
+    fn start_function(&mut self, name: &str, results: Option<LocSet>) {
         self.close_block(None);
         self.finish_function();
+        self.results = results.unwrap_or(self.abi_results);
         self.current = Some(Function {
             name: name.to_string(),
             blocks: Vec::new(),

@@ -3,11 +3,16 @@
 use super::blocks::{Function, Succ};
 use crate::semantics::LocSet;
 
-/// What is live on entry to a successor.
-fn succ_live(f: &Function, s: &Succ) -> LocSet {
+/// What is live on entry to a successor of block `from`.
+fn succ_live(f: &Function, from: usize, s: &Succ) -> LocSet {
     match s {
         Succ::Block(i) => f.blocks[*i].live_in,
-        Succ::Return => LocSet::at_return(),
+        // What the block's `ret` hands back (annotation or ABI).
+        Succ::Return => f.blocks[from]
+            .insns
+            .last()
+            .and_then(|bi| bi.returns)
+            .unwrap_or_else(LocSet::at_return),
         Succ::Unknown => LocSet::ALL,
     }
 }
@@ -35,7 +40,7 @@ pub fn solve(f: &mut Function) {
             let out = f.blocks[i]
                 .succs
                 .iter()
-                .fold(LocSet::EMPTY, |acc, s| acc.union(succ_live(f, s)));
+                .fold(LocSet::EMPTY, |acc, s| acc.union(succ_live(f, i, s)));
             let (gen, kill) = summaries[i];
             let inn = gen.union(out.minus(kill));
             let b = &mut f.blocks[i];

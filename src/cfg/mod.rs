@@ -2,5 +2,7 @@
 
 pub mod blocks;
 pub mod liveness;
+pub mod returns;
 
-pub use blocks::{functions, Block, BlockInsn, Function, Succ};
+pub use blocks::{functions, functions_with, Block, BlockInsn, Function, Succ};
+pub use returns::Abi;

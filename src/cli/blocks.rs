@@ -1,7 +1,7 @@
 //! `peephole blocks FILE`: show functions, blocks and liveness.
 
 use crate::asm::Source;
-use crate::cfg::{functions, Function, Succ};
+use crate::cfg::{functions_with, Abi, Function, Succ};
 use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -13,6 +13,9 @@ pub struct BlocksArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Result registers live at a `ret` without a `// peephole: live-out` annotation.
+    #[arg(long, value_enum, env = "PEEPHOLE_ABI", default_value_t = Abi::default())]
+    pub abi: Abi,
 }
 
 pub fn run(args: &BlocksArgs) -> Result<i32> {
@@ -27,7 +30,7 @@ pub fn run(args: &BlocksArgs) -> Result<i32> {
     } else {
         Source::from_bytes(&args.file.display().to_string(), bytes)?
     };
-    let funcs = functions(&src);
+    let funcs = functions_with(&src, args.abi);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&funcs)?);
     } else {

@@ -76,7 +76,7 @@ pub struct EngineArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Result registers live at a `ret` without a `// peephole: live-out` annotation.
-    #[arg(long, value_enum, default_value_t = Abi::default())]
+    #[arg(long, value_enum, env = "PEEPHOLE_ABI", default_value_t = Abi::default())]
     pub abi: Abi,
 }
 

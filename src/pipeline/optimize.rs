@@ -8,7 +8,7 @@
 use super::windows::{windows, Site};
 use crate::asm::{Insn, Source};
 use crate::cache::{Cache, CacheKey, KeyBuilder};
-use crate::cfg::functions;
+use crate::cfg::{functions_with, Abi};
 use crate::cost::{Cost, CostModel};
 use crate::patch::source::{apply, Edit};
 use crate::patch::Rewrite;
@@ -31,6 +31,8 @@ pub struct Options {
     /// Whether a rewrite may be longer than its window (not when patching a
     /// binary in place).
     pub allow_growth: bool,
+    /// Result registers live at a `ret` that no annotation covers.
+    pub abi: Abi,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             cache: None,
             max_rounds: 3,
             allow_growth: true,
+            abi: Abi::default(),
         }
     }
 }
@@ -114,7 +117,7 @@ pub fn optimize(
     on_round: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let funcs = functions(src);
+    let funcs = functions_with(src, opts.abi);
     let sites: Vec<Site> = windows(&funcs)
         .into_iter()
         .filter(|s| keep_site(s))

@@ -20,10 +20,12 @@ pub struct Preprocessed {
     pub literal: HashMap<usize, usize>,
 }
 
-/// Run the C preprocessor (`aarch64-linux-gnu-gcc -E`, markers kept).
+/// Run the C preprocessor (`aarch64-linux-gnu-gcc -E`, markers kept, and
+/// comments, so `// peephole: live-out` annotations reach the analysis).
 pub fn preprocess(path: &Path, text: &str, cpp_args: &[String]) -> Result<String> {
     let mut cmd = Command::new("aarch64-linux-gnu-gcc");
-    cmd.args(["-E", "-x", "assembler-with-cpp"]).args(cpp_args);
+    cmd.args(["-E", "-C", "-x", "assembler-with-cpp"])
+        .args(cpp_args);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         cmd.arg("-I").arg(dir);
     }
