@@ -416,6 +416,7 @@ fn two_sources(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
                     }
                 }
             }
+            extended_sources(s, sf, rd, rn, rm, out);
             for kind in [
                 ShiftKind::Lsl,
                 ShiftKind::Lsr,
@@ -492,6 +493,49 @@ fn two_sources(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
                             },
                             sf,
                         });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `add`/`sub` (and their compares) with an extended register.
+fn extended_sources(s: &Shape, sf: bool, rd: R, rn: R, rm: R, out: &mut Vec<Inst>) {
+    let flag_forms: &[bool] = if s.flags { &[false, true] } else { &[false] };
+    let bits: &[u8] = if sf { &[8, 16, 32] } else { &[8, 16] };
+    for &b in bits {
+        for signed in [false, true] {
+            let ext = Extend { signed, bits: b };
+            for amount in [0u8, 1, 2, 3] {
+                if amount > 0 && !s.shifts.contains(&amount) {
+                    continue;
+                }
+                let op2 = Operand2::Extended { rm, ext, amount };
+                for &flags in flag_forms {
+                    for sub in [false, true] {
+                        out.push(Inst {
+                            op: Op::AddSub {
+                                sub,
+                                flags,
+                                rd,
+                                rn,
+                                op2,
+                            },
+                            sf,
+                        });
+                        if flags {
+                            out.push(Inst {
+                                op: Op::AddSub {
+                                    sub,
+                                    flags,
+                                    rd: ZR,
+                                    rn,
+                                    op2,
+                                },
+                                sf,
+                            });
+                        }
                     }
                 }
             }
