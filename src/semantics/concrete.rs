@@ -121,7 +121,7 @@ impl Domain for Concrete {
         a >> i & 1 == 1
     }
     #[inline]
-    fn from_bool(&mut self, b: &bool) -> u64 {
+    fn bool_to_bv(&mut self, b: &bool) -> u64 {
         *b as u64
     }
     fn load(&mut self, addr: &u64, bytes: u8) -> Result<u64, Fault> {

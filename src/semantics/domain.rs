@@ -84,7 +84,7 @@ pub trait Domain {
     /// Bit `i` of `a`.
     fn bit(&mut self, a: &Self::Bv, i: u32) -> Self::Bool;
     /// 1 or 0.
-    fn from_bool(&mut self, b: &Self::Bool) -> Self::Bv;
+    fn bool_to_bv(&mut self, b: &Self::Bool) -> Self::Bv;
     /// Little-endian load of `bytes` (1, 2, 4 or 8) bytes, zero-extended.
     fn load(&mut self, addr: &Self::Bv, bytes: u8) -> Result<Self::Bv, Fault>;
     /// Little-endian store of the low `bytes` bytes of `v`.

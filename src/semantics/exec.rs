@@ -400,7 +400,7 @@ fn add_sub<D: Domain>(
         Some(c) => c,
         None => d.bool_lit(sub),
     };
-    let cin_v = d.from_bool(&cin);
+    let cin_v = d.bool_to_bv(&cin);
     let xy = d.bin(BinOp::Add, a, &y);
     let wide = d.bin(BinOp::Add, &xy, &cin_v);
     let (r, c) = if sf {

@@ -460,7 +460,7 @@ fn widths(insns: &[Insn]) -> Vec<bool> {
     let any = |w: bool| {
         insns.iter().any(|i| {
             i.regs()
-                .any(|r| r.is_general() && r.is_32bit_general() == !w)
+                .any(|r| r.is_general() && r.is_32bit_general() != w)
         })
     };
     let mut out: Vec<bool> = [true, false].into_iter().filter(|&w| any(w)).collect();

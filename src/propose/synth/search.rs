@@ -148,7 +148,7 @@ impl Search<'_> {
     }
 
     fn out_of_time(&mut self) -> bool {
-        if self.out.evaluated % 1024 == 0 && Instant::now() > self.lim.deadline {
+        if self.out.evaluated.is_multiple_of(1024) && Instant::now() > self.lim.deadline {
             self.out.timed_out = true;
         }
         self.out.timed_out || self.out.sequences.len() >= self.lim.max_found
@@ -324,6 +324,7 @@ impl Search<'_> {
 
     /// Does `e` after the states `ms` give the expected outputs on every
     /// test? Stops at the first test it gets wrong.
+    #[allow(clippy::needless_range_loop)] // `ms[k]` is re-borrowed after `step`
     fn all_tests(&mut self, ms: &mut [Machine], e: &Entry, branch: bool) -> bool {
         let r = e.writes.map_or(ZR as usize, |r| r as usize);
         for k in 0..ms.len() {
