@@ -2,6 +2,7 @@
 
 use super::operand::{parse_operands, Cond, Operand, OperandError};
 use super::reg::Reg;
+use crate::semantics::isa::{self, Flags};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -16,12 +17,6 @@ pub struct Insn {
     pub cond: Option<Cond>,
     pub operands: Vec<Operand>,
 }
-
-/// Mnemonics whose operand list may end with a condition name.
-const COND_OPERAND: &[&str] = &[
-    "csel", "csinc", "csinv", "csneg", "cset", "csetm", "cinc", "cinv", "cneg", "ccmp", "ccmn",
-    "fcsel", "fccmp", "fccmpe",
-];
 
 impl Insn {
     /// Parse one statement (no comments, no label) such as `ldr w0, [sp, 12]`.
@@ -53,7 +48,8 @@ impl Insn {
             }
             _ => (lower, None),
         };
-        let takes_cond = COND_OPERAND.contains(&mnemonic.as_str());
+        // `csel w0, w1, w2, lt`: the ISA table says which end in a condition.
+        let takes_cond = isa::has_flags(&mnemonic, Flags::COND_OPERAND);
         let operands = parse_operands(rest, takes_cond, aliases)?;
         Ok(Insn {
             mnemonic,

@@ -1,17 +1,18 @@
 //! The built-in cost model, for machines without `llvm-mca`.
 //!
 //! A deliberately simple estimate from a per-mnemonic latency/throughput
-//! table (`builtin_timings.tsv`): a block costs the larger of its critical
+//! table (`builtin_timings.tsv`, the latency column of the ISA table in
+//! [`crate::semantics::isa`]): a block costs the larger of its critical
 //! dependency path (through registers, flags, and store-to-load through
-//! memory) and its summed reciprocal throughputs. It orders the obvious
-//! cases right (`mul` by a constant above a shift, `mul`+`add` above `madd`)
-//! and is no substitute for a real scheduling model, which is why
-//! [`CostModel::name`] says when it is in use.
+//! memory, as [`effects`] reads and writes them) and its summed reciprocal
+//! throughputs. It orders the obvious cases right (`mul` by a constant above
+//! a shift, `mul`+`add` above `madd`) and is no substitute for a real
+//! scheduling model, which is why [`CostModel::name`] says when it is in use.
 
 use super::{Cost, CostModel};
 use crate::asm::insn::Insn;
-use crate::asm::operand::{AddrMode, Operand};
-use crate::semantics::Loc;
+use crate::semantics::isa::{Class, Opcode};
+use crate::semantics::{effects, Effects, Loc, LocSet};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -65,97 +66,20 @@ pub fn timing(insn: &Insn) -> Timing {
     t.get(insn.mnemonic.as_str()).copied().unwrap_or(t["*"])
 }
 
-/// Instructions whose first operand is read, not written.
-const NO_DEST: &[&str] = &[
-    "cmp", "cmn", "tst", "ccmp", "ccmn", "fcmp", "fcmpe", "fccmp", "fccmpe", "b", "bl", "br",
-    "blr", "ret", "cbz", "cbnz", "tbz", "tbnz", "prfm", "nop", "str", "strb", "strh", "stur",
-    "sturb", "sturh", "stp", "stnp", "stlr", "stlrb", "stlrh", "st1", "st2", "st3", "st4", "msr",
-];
-
-/// Instructions that set NZCV.
-const SETS_FLAGS: &[&str] = &[
-    "cmp", "cmn", "tst", "adds", "subs", "ands", "bics", "adcs", "sbcs", "negs", "ngcs", "ccmp",
-    "ccmn", "fcmp", "fcmpe", "fccmp", "fccmpe",
-];
-
-/// Instructions that read NZCV (besides `b.cond`).
-const READS_FLAGS: &[&str] = &[
-    "csel", "csinc", "csinv", "csneg", "cset", "csetm", "cinc", "cinv", "cneg", "ccmp", "ccmn",
-    "fcsel", "fccmp", "fccmpe", "adc", "adcs", "sbc", "sbcs", "ngc", "ngcs",
-];
-
-/// Locations `insn` reads and writes, roughly: enough for dependency chains.
-fn reads_writes(insn: &Insn) -> (Vec<Loc>, Vec<Loc>) {
-    let m = insn.mnemonic.as_str();
-    let mut reads = Vec::new();
-    let mut writes = Vec::new();
-    let is_load = m.starts_with("ld");
-    let is_store = m.starts_with("st");
-    let dest_count = if NO_DEST.contains(&m) || is_store {
-        0
-    } else if is_load && (m.starts_with("ldp") || m.starts_with("ldnp") || m.starts_with("ldxp")) {
-        2
-    } else {
-        1
-    };
-    for (k, op) in insn.operands.iter().enumerate() {
-        match op {
-            Operand::Reg(r) => {
-                if let Some(l) = r.loc() {
-                    if k < dest_count {
-                        writes.push(l);
-                        // Lane inserts and movk keep the rest of the register.
-                        if r.lane.is_some() || m == "movk" || m.starts_with("bf") {
-                            reads.push(l);
-                        }
-                    } else {
-                        reads.push(l);
-                    }
-                }
-            }
-            Operand::RegList { regs, .. } => {
-                for r in regs {
-                    if let Some(l) = r.loc() {
-                        if is_load {
-                            writes.push(l)
-                        } else {
-                            reads.push(l)
-                        }
-                    }
-                }
-            }
-            Operand::Mem(mem) => {
-                if let Some(l) = mem.base.loc() {
-                    reads.push(l);
-                    if mem.writes_back() {
-                        writes.push(l);
-                    }
-                }
-                if let Some((r, _)) = &mem.index {
-                    reads.extend(r.loc());
-                }
-                if let AddrMode::PostIndex(p) = &mem.mode {
-                    if let Operand::Reg(r) = p.as_ref() {
-                        reads.extend(r.loc());
-                    }
-                }
-                if is_load {
-                    reads.push(Loc::Mem);
-                }
-                if is_store {
-                    writes.push(Loc::Mem);
-                }
-            }
-            _ => {}
+/// Locations whose values `insn` waits for: what its effects read, less
+/// what they read only for liveness. A plain store "reads" memory because it
+/// leaves the rest as it was, but stores do not wait for each other; a call
+/// or return reads the ABI's registers on behalf of the code it goes to, and
+/// itself waits only for the registers it names (`blr x3`).
+fn waits_on(insn: &Insn, e: &Effects) -> LocSet {
+    match Opcode::of(&insn.mnemonic).map(Opcode::class) {
+        Some(Class::Store | Class::StoreExclusive) => e.reads.minus(LocSet::single(Loc::Mem)),
+        Some(Class::Call | Class::Return) => {
+            let named: LocSet = insn.regs().filter_map(|r| r.loc()).collect();
+            e.reads.intersect(named)
         }
+        _ => e.reads,
     }
-    if SETS_FLAGS.contains(&m) {
-        writes.push(Loc::Nzcv);
-    }
-    if READS_FLAGS.contains(&m) || insn.cond.is_some() {
-        reads.push(Loc::Nzcv);
-    }
-    (reads, writes)
 }
 
 /// Estimated cost of one block.
@@ -165,13 +89,15 @@ pub fn block_cost(block: &[Insn]) -> Cost {
     let mut resources: f64 = 0.0;
     for insn in block {
         let t = timing(insn);
-        let (reads, writes) = reads_writes(insn);
-        let start = reads
+        let e = effects(insn);
+        let start = waits_on(insn, &e)
             .iter()
-            .filter_map(|l| ready.get(l))
+            .filter_map(|l| ready.get(&l))
             .fold(0.0f64, |a, &b| a.max(b));
         let done = start + t.latency;
-        for w in writes {
+        // What may change, not only what surely does: a store's memory and
+        // an opaque instruction's everything are what later reads wait on.
+        for w in e.clobbers.iter() {
             // A store is visible to a later load after the forwarding delay.
             let at = if w == Loc::Mem { start + 4.0 } else { done };
             ready.insert(w, at);
@@ -223,5 +149,38 @@ mod tests {
         assert!(t["mul"].latency > t["*"].latency);
         assert!(parse_table("mul 3").is_err());
         assert!(parse_table("mul 3 1").is_err());
+    }
+
+    /// The timing table is the ISA table's latency column: a row for a
+    /// mnemonic the ISA table does not know is a typo.
+    #[test]
+    fn timed_mnemonics_are_in_the_isa_table() {
+        for name in parse_table(TABLE).unwrap().keys() {
+            let known = name == "*" || crate::semantics::isa::Opcode::of(name).is_some();
+            assert!(known, "{name}");
+        }
+    }
+
+    fn cycles(text: &str) -> f64 {
+        let block: Vec<Insn> = text
+            .split(';')
+            .map(|s| Insn::parse_plain(s).unwrap())
+            .collect();
+        block_cost(&block).cycles
+    }
+
+    /// Chains follow the semantics' reads and writes: a store-exclusive's
+    /// status register and a store's memory are results later reads wait on.
+    #[test]
+    fn chains_follow_effects() {
+        let through_status = cycles("stxr w3, x1, [x2]; add w4, w3, #1");
+        let independent = cycles("stxr w3, x1, [x2]; add w4, w5, #1");
+        assert!(
+            through_status > independent,
+            "{through_status} {independent}"
+        );
+        let reload = cycles("str w0, [sp, #12]; ldr w1, [sp, #12]");
+        assert!(reload > cycles("ldr w1, [sp, #12]"));
+        assert!(cycles("fmla v0.4s, v1.4s, v2.4s; fmla v0.4s, v3.4s, v4.4s") > 4.0);
     }
 }

@@ -1,11 +1,13 @@
 //! Per-instruction effects: which locations an instruction reads, which it
 //! overwrites entirely, which it may change, and where control goes next.
 //!
-//! This is the project's own table, not capstone's (capstone reports
-//! `cmp x1, x2` as writing x1). Anything not listed here is *opaque*: it reads
-//! everything, kills nothing and may branch anywhere, so liveness stays sound
-//! for macro invocations and instructions we do not model.
+//! The operand roles come from the project's own ISA table ([`super::isa`]),
+//! not capstone's (capstone reports `cmp x1, x2` as writing x1). Anything the
+//! table does not model is *opaque*: it reads everything, kills nothing and
+//! may branch anywhere, so liveness stays sound for macro invocations and
+//! instructions we do not model.
 
+use super::isa::{self, Class, Flags, Opcode};
 use super::locs::{Loc, LocSet};
 use crate::asm::{AddrMode, Insn, Operand, Reg};
 
@@ -88,173 +90,11 @@ pub fn live_after_each(effs: &[Effects], live_out: LocSet) -> Vec<LocSet> {
     out
 }
 
-/// Integer, FP and SIMD data-processing instructions: operand 0 is the
-/// destination, the rest are sources.
-const DATA: &[&str] = &[
-    "add", "adds", "sub", "subs", "adc", "adcs", "sbc", "sbcs", "neg", "negs", "ngc", "ngcs",
-    "and", "ands", "orr", "orn", "eor", "eon", "bic", "bics", "mvn", "mov", "movz", "movn", "lsl",
-    "lsr", "asr", "ror", "lslv", "lsrv", "asrv", "rorv", "mul", "madd", "msub", "mneg", "smull",
-    "umull", "smulh", "umulh", "smaddl", "smsubl", "umaddl", "umsubl", "smnegl", "umnegl", "sdiv",
-    "udiv", "cls", "clz", "rbit", "rev", "rev16", "rev32", "rev64", "sxtb", "sxth", "sxtw", "uxtb",
-    "uxth", "uxtw", "sbfm", "ubfm", "sbfx", "ubfx", "sbfiz", "ubfiz", "extr", "csel", "csinc",
-    "csinv", "csneg", "cset", "csetm", "cinc", "cinv", "cneg", "adr", "adrp", "crc32b", "crc32h",
-    "crc32w", "crc32x", "crc32cb", "crc32ch", "crc32cw", "crc32cx", "abs", "cnt", "ctz", "smax",
-    "smin", "umax", "umin", // floating point
-    "fmov", "fadd", "fsub", "fmul", "fdiv", "fneg", "fabs", "fsqrt", "fmadd", "fmsub", "fnmadd",
-    "fnmsub", "fnmul", "fmax", "fmin", "fmaxnm", "fminnm", "frinta", "frinti", "frintm", "frintn",
-    "frintp", "frintx", "frintz", "fcvt", "fcvtzs", "fcvtzu", "fcvtas", "fcvtau", "fcvtms",
-    "fcvtmu", "fcvtns", "fcvtnu", "fcvtps", "fcvtpu", "scvtf", "ucvtf", "fcsel", "fabd", "frecpe",
-    "frsqrte", "frecps", "frsqrts", "faddp", "fmaxp", "fminp", "fmaxv", "fminv", "fmaxnmv",
-    "fminnmv", "fmaxnmp", "fminnmp", "fcmeq", "fcmge", "fcmgt", "fcmle", "fcmlt", "facge", "facgt",
-    "fcvtl", "fcvtl2", "fcvtn", "fcvtxn", "frecpx", // SIMD integer
-    "addp", "addv", "uaddlv", "saddlv", "umaxv", "uminv", "smaxv", "sminv", "not", "movi", "mvni",
-    "dup", "umov", "smov", "ext", "zip1", "zip2", "uzp1", "uzp2", "trn1", "trn2", "tbl", "cmeq",
-    "cmge", "cmgt", "cmhi", "cmhs", "cmle", "cmlt", "cmtst", "shl", "sshr", "ushr", "srshr",
-    "urshr", "sshll", "ushll", "sshll2", "ushll2", "sxtl", "uxtl", "sxtl2", "uxtl2", "xtn",
-    "sqxtn", "uqxtn", "sqxtun", "shrn", "rshrn", "sqshrn", "uqshrn", "sqrshrn", "uqrshrn",
-    "sqshrun", "sqrshrun", "saddl", "uaddl", "ssubl", "usubl", "saddw", "uaddw", "ssubw", "usubw",
-    "smull2", "umull2", "saddl2", "uaddl2", "ssubl2", "usubl2", "saddw2", "uaddw2", "ssubw2",
-    "usubw2", "sqadd", "uqadd", "sqsub", "uqsub", "sabd", "uabd", "sabdl", "uabdl", "sabdl2",
-    "uabdl2", "shadd", "uhadd", "srhadd", "urhadd", "shsub", "uhsub", "smaxp", "sminp", "umaxp",
-    "uminp", "sqabs", "sqneg", "uaddlp", "saddlp", "sqdmulh", "sqrdmulh", "sqdmull", "sqdmull2",
-    "pmul", "pmull", "pmull2", "sshl", "ushl", "srshl", "urshl", "sqshl", "uqshl", "sqrshl",
-    "uqrshl", "sqshlu", "urecpe", "ursqrte", "addhn", "subhn", "raddhn", "rsubhn", "fmulx",
-    "fcvtzs", "fcvtzu",
-];
-
-/// Instructions that also read their destination: accumulators, inserts,
-/// and narrowing `...2` forms that write only the upper half.
-const READS_DEST: &[&str] = &[
-    "movk",
-    "bfi",
-    "bfxil",
-    "bfm",
-    "bfc",
-    "ins",
-    "mla",
-    "mls",
-    "sdot",
-    "udot",
-    "usdot",
-    "bif",
-    "bit",
-    "bsl",
-    "sli",
-    "sri",
-    "tbx",
-    "saba",
-    "uaba",
-    "sabal",
-    "uabal",
-    "sabal2",
-    "uabal2",
-    "sadalp",
-    "uadalp",
-    "smlal",
-    "umlal",
-    "smlal2",
-    "umlal2",
-    "smlsl",
-    "umlsl",
-    "smlsl2",
-    "umlsl2",
-    "sqdmlal",
-    "sqdmlsl",
-    "sqdmlal2",
-    "sqdmlsl2",
-    "fmla",
-    "fmls",
-    "fmlal",
-    "fmlsl",
-    "fmlal2",
-    "fmlsl2",
-    "ssra",
-    "usra",
-    "srsra",
-    "ursra",
-    "sqrdmlah",
-    "sqrdmlsh",
-    "aese",
-    "aesd",
-    "sha1c",
-    "sha1m",
-    "sha1p",
-    "sha1su0",
-    "sha1su1",
-    "sha256h",
-    "sha256h2",
-    "sha256su0",
-    "sha256su1",
-    "xtn2",
-    "sqxtn2",
-    "uqxtn2",
-    "sqxtun2",
-    "shrn2",
-    "rshrn2",
-    "sqshrn2",
-    "uqshrn2",
-    "sqrshrn2",
-    "uqrshrn2",
-    "sqshrun2",
-    "sqrshrun2",
-    "addhn2",
-    "subhn2",
-    "raddhn2",
-    "rsubhn2",
-    "fcvtn2",
-    "fcvtxn2",
-];
-
-/// Data-processing instructions that set NZCV.
-const SETS_FLAGS: &[&str] = &[
-    "adds", "subs", "adcs", "sbcs", "ands", "bics", "negs", "ngcs",
-];
-
-/// Instructions that read NZCV.
-const READS_FLAGS: &[&str] = &[
-    "adc", "adcs", "sbc", "sbcs", "ngc", "ngcs", "csel", "csinc", "csinv", "csneg", "cset",
-    "csetm", "cinc", "cinv", "cneg", "fcsel", "ccmp", "ccmn", "fccmp", "fccmpe",
-];
-
-/// Compares: no destination, set NZCV.
-const COMPARES: &[&str] = &[
-    "cmp", "cmn", "tst", "ccmp", "ccmn", "fcmp", "fcmpe", "fccmp", "fccmpe",
-];
-
-const LOADS: &[&str] = &[
-    "ldr", "ldrb", "ldrh", "ldrsb", "ldrsh", "ldrsw", "ldur", "ldurb", "ldurh", "ldursb", "ldursh",
-    "ldursw", "ldp", "ldpsw", "ldnp", "ldtr", "ldtrb", "ldtrh", "ldtrsb", "ldtrsh", "ldtrsw",
-    "ldar", "ldarb", "ldarh", "ldapr", "ldaprb", "ldaprh", "ldapur", "ldapurb", "ldapurh", "ldxr",
-    "ldxrb", "ldxrh", "ldaxr", "ldaxrb", "ldaxrh", "ldxp", "ldaxp", "ld1", "ld2", "ld3", "ld4",
-    "ld1r", "ld2r", "ld3r", "ld4r", "ldlar", "ldlarb", "ldlarh",
-];
-
-const STORES: &[&str] = &[
-    "str", "strb", "strh", "stur", "sturb", "sturh", "stp", "stnp", "sttr", "sttrb", "sttrh",
-    "stlr", "stlrb", "stlrh", "stlur", "stlurb", "stlurh", "st1", "st2", "st3", "st4", "stllr",
-    "stllrb", "stllrh",
-];
-
-/// Store-exclusives: the first operand receives a status.
-const STORE_EXCLUSIVE: &[&str] = &[
-    "stxr", "stxrb", "stxrh", "stlxr", "stlxrb", "stlxrh", "stxp", "stlxp",
-];
-
-/// No architectural effect we model (hints).
-const HINTS: &[&str] = &[
-    "nop", "hint", "yield", "bti", "prfm", "prfum", "csdb", "esb", "sev", "sevl", "wfe", "wfi",
-    "isb", "dmb", "dsb", "clrex", "ssbb", "pssbb", "sb",
-];
-
-fn has(list: &[&str], m: &str) -> bool {
-    list.contains(&m)
-}
-
 /// Does `mnemonic` read its destination besides its named sources (`movk`,
 /// `bfi`, accumulates)? The chain-of-code trace shows the old value as an
 /// argument for these.
 pub fn reads_destination(mnemonic: &str) -> bool {
-    has(READS_DEST, mnemonic)
+    isa::has_flags(mnemonic, Flags::READS_DEST)
 }
 
 fn loc_of(r: &Reg) -> LocSet {
@@ -278,6 +118,13 @@ fn operand_reads(o: &Operand) -> LocSet {
         }
         _ => LocSet::EMPTY,
     }
+}
+
+/// Union of the locations `ops` read.
+fn reads_of(ops: &[Operand]) -> LocSet {
+    ops.iter()
+        .map(operand_reads)
+        .fold(LocSet::EMPTY, LocSet::union)
 }
 
 /// A destination operand: what it overwrites, and whether it also keeps part
@@ -310,196 +157,218 @@ fn label_operand(insn: &Insn) -> Option<String> {
     }
 }
 
-/// The effects of one instruction.
+fn nzcv() -> LocSet {
+    LocSet::single(Loc::Nzcv)
+}
+
+fn mem() -> LocSet {
+    LocSet::single(Loc::Mem)
+}
+
+/// The effects of one instruction: its [`isa`] row decides how its operands
+/// are read.
 pub fn effects(insn: &Insn) -> Effects {
-    let m = insn.mnemonic.as_str();
-    let ops = &insn.operands;
-    let all_reads = ops
-        .iter()
-        .map(operand_reads)
-        .fold(LocSet::EMPTY, LocSet::union);
-    let mut e = Effects {
-        reads: LocSet::EMPTY,
-        writes: LocSet::EMPTY,
-        clobbers: LocSet::EMPTY,
-        flow: Flow::Next,
-        known: true,
+    let Some(op) = Opcode::of(&insn.mnemonic) else {
+        return Effects::opaque();
     };
-    let flag = LocSet::single(Loc::Nzcv);
-    match m {
-        "b" | "bc" => {
-            let Some(target) = label_operand(insn) else {
-                return Effects::opaque();
-            };
-            if insn.cond.is_some() {
-                e.reads = flag;
-            }
-            e.flow = Flow::Branch {
-                target,
-                conditional: insn
-                    .cond
-                    .is_some_and(|c| !matches!(c, crate::asm::Cond::Al)),
-            };
-        }
-        "cbz" | "cbnz" | "tbz" | "tbnz" => {
-            let Some(target) = label_operand(insn) else {
-                return Effects::opaque();
-            };
-            e.reads = all_reads;
-            e.flow = Flow::Branch {
-                target,
-                conditional: true,
-            };
-        }
-        "bl" | "blr" => {
-            e.reads = LocSet::call_reads().union(all_reads);
-            e.writes = LocSet::call_clobbers();
-            e.clobbers = LocSet::call_clobbers().union(LocSet::single(Loc::Mem));
-            e.flow = Flow::Call;
-        }
-        "ret" => {
-            e.reads = LocSet::at_return().union(all_reads);
-            e.flow = Flow::Return;
-        }
-        "br" => {
-            e.reads = LocSet::ALL;
-            e.flow = Flow::Indirect;
-        }
-        "brk" | "udf" | "hlt" => {
-            e.reads = LocSet::ALL;
-            e.flow = Flow::Stop;
-        }
-        "paciasp" | "pacibsp" | "autiasp" | "autibsp" => {
-            e.reads = [Loc::X(30), Loc::Sp].into_iter().collect();
-            e.writes = LocSet::single(Loc::X(30));
-        }
-        "mrs" if ops.len() == 2 => {
-            let (d, _) = dest(&ops[0]);
-            let sys = matches!(&ops[1], Operand::Sym(s) if s.eq_ignore_ascii_case("nzcv"));
-            e.reads = if sys { flag } else { LocSet::EMPTY };
-            e.writes = d;
-        }
-        "msr" if ops.len() == 2 => {
-            let sys = matches!(&ops[0], Operand::Sym(s) if s.eq_ignore_ascii_case("nzcv"));
-            if !sys {
-                return Effects::opaque();
-            }
-            e.reads = operand_reads(&ops[1]);
-            e.writes = flag;
-        }
-        _ if has(HINTS, m) => {
-            e.reads = all_reads;
-            if matches!(m, "dmb" | "dsb" | "isb") {
-                e.reads = e.reads.union(LocSet::single(Loc::Mem));
-                e.clobbers = LocSet::single(Loc::Mem);
-            }
-        }
-        _ if has(COMPARES, m) => {
-            e.reads = all_reads;
-            e.writes = flag;
-            if has(READS_FLAGS, m) {
-                e.reads.insert(Loc::Nzcv);
-            }
-        }
-        _ if has(LOADS, m) => {
-            // Destinations are every operand before the memory operand.
-            let mem_at = ops.iter().position(|o| matches!(o, Operand::Mem(_)));
-            let n_dest = mem_at.unwrap_or(1).min(ops.len());
-            let mut reads = LocSet::single(Loc::Mem);
-            for o in &ops[..n_dest] {
-                let (d, partial) = dest(o);
-                e.writes = e.writes.union(d);
-                if partial {
-                    reads = reads.union(d);
-                }
-            }
-            for o in &ops[n_dest..] {
-                reads = reads.union(operand_reads(o));
-            }
-            e.reads = reads;
-            e.writes = e.writes.union(mem_writeback(insn));
-        }
-        _ if has(STORES, m) || has(STORE_EXCLUSIVE, m) => {
-            e.reads = all_reads.union(LocSet::single(Loc::Mem));
-            if has(STORE_EXCLUSIVE, m) {
-                if let Some(o) = ops.first() {
-                    let (d, _) = dest(o);
-                    e.writes = d;
-                    e.reads = ops[1..]
-                        .iter()
-                        .map(operand_reads)
-                        .fold(LocSet::single(Loc::Mem), LocSet::union);
-                }
-            }
-            e.writes = e.writes.union(mem_writeback(insn));
-            e.clobbers = LocSet::single(Loc::Mem);
-        }
-        _ if is_atomic_rmw(m) => {
-            // ldadd/swp/cas families: rs (and for cas, rt) read; destination written.
-            e.reads = all_reads.union(LocSet::single(Loc::Mem));
-            if m.starts_with("st") {
-                // stadd & co: no register result
-            } else if m.starts_with("cas") {
-                e.writes = ops.first().map(|o| dest(o).0).unwrap_or_default();
-            } else if ops.len() >= 2 {
-                e.writes = dest(&ops[1]).0;
-            }
-            e.clobbers = LocSet::single(Loc::Mem);
-        }
-        _ if has(DATA, m) || has(READS_DEST, m) => {
-            let Some(first) = ops.first() else {
-                return Effects::opaque();
-            };
-            let (d, partial) = dest(first);
-            let mut reads = ops[1..]
-                .iter()
-                .map(operand_reads)
-                .fold(LocSet::EMPTY, LocSet::union);
-            if partial || has(READS_DEST, m) {
-                reads = reads.union(d);
-            }
-            if has(READS_FLAGS, m) {
-                reads.insert(Loc::Nzcv);
-            }
-            e.reads = reads;
-            e.writes = d;
-            if has(SETS_FLAGS, m) {
-                e.writes.insert(Loc::Nzcv);
-            }
-        }
-        _ => return Effects::opaque(),
-    }
+    let class = op.class();
+    let e = match class {
+        Class::Branch | Class::CompareBranch => branch(insn, class),
+        Class::Call | Class::Return | Class::IndirectBranch | Class::Stop => leave(insn, class),
+        Class::PacLr | Class::SysRegRead | Class::SysRegWrite => system(insn, class),
+        Class::Hint | Class::Barrier => hint(insn, class),
+        Class::Compare => compare(insn, op),
+        Class::Load => load(insn),
+        Class::Store | Class::StoreExclusive => store(insn, class),
+        Class::AtomicRmw | Class::CompareSwap | Class::AtomicStore => atomic(insn, class),
+        Class::Data => data(insn, op),
+        Class::Unmodelled => None,
+    };
+    let Some(mut e) = e else {
+        return Effects::opaque();
+    };
     e.clobbers = e.clobbers.union(e.writes);
     e
 }
 
-fn is_atomic_rmw(m: &str) -> bool {
-    const STEMS: &[&str] = &[
-        "ldadd", "ldclr", "ldeor", "ldset", "ldsmax", "ldsmin", "ldumax", "ldumin", "swp", "cas",
-        "stadd", "stclr", "steor", "stset", "stsmax", "stsmin", "stumax", "stumin",
-    ];
-    STEMS.iter().any(|s| {
-        m.strip_prefix(s).is_some_and(|rest| {
-            matches!(
-                rest,
-                "" | "a"
-                    | "al"
-                    | "l"
-                    | "b"
-                    | "h"
-                    | "ab"
-                    | "ah"
-                    | "alb"
-                    | "alh"
-                    | "lb"
-                    | "lh"
-                    | "p"
-                    | "pa"
-                    | "pal"
-                    | "pl"
-            )
-        })
+/// Effects that read `reads`, write nothing and fall through.
+fn reading(reads: LocSet) -> Effects {
+    Effects {
+        reads,
+        writes: LocSet::EMPTY,
+        clobbers: LocSet::EMPTY,
+        flow: Flow::Next,
+        known: true,
+    }
+}
+
+/// `b`/`b.cond` and the register tests; `None` without a label target.
+fn branch(insn: &Insn, class: Class) -> Option<Effects> {
+    let target = label_operand(insn)?;
+    let (reads, conditional) = if class == Class::CompareBranch {
+        (reads_of(&insn.operands), true)
+    } else if insn.cond.is_some() {
+        let always = matches!(insn.cond, Some(crate::asm::Cond::Al));
+        (nzcv(), !always)
+    } else {
+        (LocSet::EMPTY, false)
+    };
+    let flow = Flow::Branch {
+        target,
+        conditional,
+    };
+    Some(Effects {
+        flow,
+        ..reading(reads)
     })
+}
+
+/// Calls, returns, register branches and stops.
+fn leave(insn: &Insn, class: Class) -> Option<Effects> {
+    let all = reads_of(&insn.operands);
+    Some(match class {
+        Class::Call => Effects {
+            reads: LocSet::call_reads().union(all),
+            writes: LocSet::call_clobbers(),
+            clobbers: LocSet::call_clobbers().union(mem()),
+            flow: Flow::Call,
+            known: true,
+        },
+        Class::Return => Effects {
+            flow: Flow::Return,
+            ..reading(LocSet::at_return().union(all))
+        },
+        Class::IndirectBranch => Effects {
+            flow: Flow::Indirect,
+            ..reading(LocSet::ALL)
+        },
+        _ => Effects {
+            flow: Flow::Stop,
+            ..reading(LocSet::ALL)
+        },
+    })
+}
+
+fn is_nzcv(o: &Operand) -> bool {
+    matches!(o, Operand::Sym(s) if s.eq_ignore_ascii_case("nzcv"))
+}
+
+/// x30 signing, and `mrs`/`msr` (modelled for `nzcv` only).
+fn system(insn: &Insn, class: Class) -> Option<Effects> {
+    let ops = &insn.operands;
+    match class {
+        Class::PacLr => Some(Effects {
+            writes: LocSet::single(Loc::X(30)),
+            ..reading([Loc::X(30), Loc::Sp].into_iter().collect())
+        }),
+        _ if ops.len() != 2 => None,
+        Class::SysRegRead => Some(Effects {
+            writes: dest(&ops[0]).0,
+            ..reading(if is_nzcv(&ops[1]) {
+                nzcv()
+            } else {
+                LocSet::EMPTY
+            })
+        }),
+        _ if !is_nzcv(&ops[0]) => None,
+        _ => Some(Effects {
+            writes: nzcv(),
+            ..reading(operand_reads(&ops[1]))
+        }),
+    }
+}
+
+/// Hints read their operands; barriers also order memory.
+fn hint(insn: &Insn, class: Class) -> Option<Effects> {
+    let mut e = reading(reads_of(&insn.operands));
+    if class == Class::Barrier {
+        e.reads = e.reads.union(mem());
+        e.clobbers = mem();
+    }
+    Some(e)
+}
+
+fn compare(insn: &Insn, op: Opcode) -> Option<Effects> {
+    let mut e = reading(reads_of(&insn.operands));
+    e.writes = flags_written(op);
+    e.reads = e.reads.union(flags_read(op));
+    Some(e)
+}
+
+fn flags_read(op: Opcode) -> LocSet {
+    if op.has(Flags::READS_NZCV) {
+        nzcv()
+    } else {
+        LocSet::EMPTY
+    }
+}
+
+fn flags_written(op: Opcode) -> LocSet {
+    if op.has(Flags::SETS_NZCV) {
+        nzcv()
+    } else {
+        LocSet::EMPTY
+    }
+}
+
+/// Destinations are every operand before the memory operand.
+fn load(insn: &Insn) -> Option<Effects> {
+    let ops = &insn.operands;
+    let mem_at = ops.iter().position(|o| matches!(o, Operand::Mem(_)));
+    let n_dest = mem_at.unwrap_or(1).min(ops.len());
+    let mut e = reading(mem().union(reads_of(&ops[n_dest..])));
+    for o in &ops[..n_dest] {
+        let (d, partial) = dest(o);
+        e.writes = e.writes.union(d);
+        if partial {
+            e.reads = e.reads.union(d);
+        }
+    }
+    e.writes = e.writes.union(mem_writeback(insn));
+    Some(e)
+}
+
+/// Stores read their registers; a store-exclusive's first operand is its
+/// status result instead.
+fn store(insn: &Insn, class: Class) -> Option<Effects> {
+    let ops = &insn.operands;
+    let mut e = reading(reads_of(ops).union(mem()));
+    if class == Class::StoreExclusive {
+        if let Some(o) = ops.first() {
+            e.writes = dest(o).0;
+            e.reads = reads_of(&ops[1..]).union(mem());
+        }
+    }
+    e.writes = e.writes.union(mem_writeback(insn));
+    e.clobbers = mem();
+    Some(e)
+}
+
+/// LSE atomics read every operand and memory; the old value goes to operand
+/// 1 (`ldadd`, `swp`), operand 0 (`cas`) or nowhere (`stadd`).
+fn atomic(insn: &Insn, class: Class) -> Option<Effects> {
+    let ops = &insn.operands;
+    let mut e = reading(reads_of(ops).union(mem()));
+    e.writes = match class {
+        Class::CompareSwap => ops.first().map(|o| dest(o).0).unwrap_or_default(),
+        Class::AtomicRmw if ops.len() >= 2 => dest(&ops[1]).0,
+        _ => LocSet::EMPTY,
+    };
+    e.clobbers = mem();
+    Some(e)
+}
+
+/// Operand 0 is written (and read too for partial writes and
+/// [`Flags::READS_DEST`]); the rest are read.
+fn data(insn: &Insn, op: Opcode) -> Option<Effects> {
+    let ops = &insn.operands;
+    let (d, partial) = dest(ops.first()?);
+    let mut e = reading(reads_of(&ops[1..]).union(flags_read(op)));
+    if partial || op.has(Flags::READS_DEST) {
+        e.reads = e.reads.union(d);
+    }
+    e.writes = d.union(flags_written(op));
+    Some(e)
 }
 
 #[cfg(test)]

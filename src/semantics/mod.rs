@@ -2,13 +2,12 @@
 //! writes (liveness, dead writes, the dataset builder) and what it computes
 //! (`exec`, over a value `domain`; `concrete` is the fast interpreter).
 
-#[cfg(test)]
-mod baseline_dump;
 pub mod concrete;
 pub mod domain;
 pub mod effects;
 pub mod exec;
 pub mod inst;
+pub mod isa;
 pub mod locs;
 pub mod transfer;
 

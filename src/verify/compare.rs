@@ -144,16 +144,8 @@ fn mentioned(block: &[Insn]) -> LocSet {
                 set.insert(l);
             }
         }
-        let reads_flags = insn.cond.is_some()
-            || insn
-                .operands
-                .iter()
-                .any(|o| matches!(o, crate::asm::Operand::Cond(_)))
-            || matches!(
-                insn.mnemonic.as_str(),
-                "adc" | "adcs" | "sbc" | "sbcs" | "ngc" | "ngcs" | "mrs"
-            );
-        if reads_flags {
+        // Flags are never named: the semantics say who reads them.
+        if crate::semantics::effects(insn).reads.contains(Loc::Nzcv) {
             set.insert(Loc::Nzcv);
         }
     }

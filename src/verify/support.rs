@@ -6,53 +6,29 @@
 //! (exclusive and acquire/release accesses, atomics) or leaves the block
 //! through something other than a direct branch (calls, returns, register
 //! branches) cannot be shown equivalent by differential execution, so a block
-//! containing one is [`Unsupported`](super::Verdict::Unsupported). This is the
-//! one place that decides it.
+//! containing one is [`Unsupported`](super::Verdict::Unsupported). The ISA
+//! table ([`crate::semantics::isa`]) says which instructions those are; this
+//! is the one place that turns that into a verdict.
 
 use crate::asm::{Insn, Operand};
+use crate::semantics::isa::{self, Class, Opcode, Sandbox};
 
-/// Exact mnemonics that are never sandboxed.
-const REFUSED: &[&str] = &[
-    // Exceptions and system calls.
-    "svc", "hvc", "smc", "brk", "hlt", "udf", "eret", "drps", "dcps1", "dcps2", "dcps3",
-    // Barriers, hints that wait, exclusive monitor.
-    "dmb", "dsb", "isb", "sb", "ssbb", "pssbb", "csdb", "wfi", "wfe", "wfit", "wfet", "sev", "sevl",
-    "clrex", "esb", "psb", "tsb", // System instructions and maintenance.
-    "sys", "sysl", "dc", "ic", "tlbi", "at", "cfinv",
-    // Calls, returns, register branches.
-    "bl", "blr", "br", "ret", "retaa", "retab", "braa", "brab", "blraa", "blrab", "braaz", "brabz",
-    "blraaz", "blrabz", "eretaa", "eretab",
-    // Memory tagging and pointer authentication depend on system state.
-    "irg", "gmi", "subp", "subps", "addg", "subg", "stg", "stzg", "st2g", "stz2g", "ldg", "stgp",
-    "xpaci", "xpacd", "xpaclri",
-];
-
-/// Mnemonic prefixes of refused families (exclusives, acquire/release,
-/// atomics, pointer authentication).
-const REFUSED_PREFIXES: &[&str] = &[
-    "ldxr", "ldxp", "stxr", "stxp", "ldaxr", "ldaxp", "stlxr", "stlxp", "ldar", "stlr", "ldapr",
-    "ldapur", "stlur", "ldlar", "stllr", "cas", "swp", "ldadd", "ldclr", "ldeor", "ldset",
-    "ldsmax", "ldsmin", "ldumax", "ldumin", "stadd", "stclr", "steor", "stset", "stsmax", "stsmin",
-    "stumax", "stumin", "pac", "aut", "ld64b", "st64b",
-];
-
-/// Why `insn` cannot be sandboxed, or `None` if it can.
+/// Why `insn` cannot be sandboxed, or `None` if it can. The ISA table's
+/// sandbox column decides ([`isa::sandbox`]).
 pub fn unsupported_reason(insn: &Insn) -> Option<String> {
     let m = insn.mnemonic.as_str();
-    if REFUSED.contains(&m) || REFUSED_PREFIXES.iter().any(|p| m.starts_with(p)) {
-        return Some(format!("`{insn}` cannot be sandboxed"));
-    }
-    if m == "mrs" || m == "msr" {
-        let sysreg = if m == "mrs" { insn.op(1) } else { insn.op(0) };
-        let name = sysreg.map(|o| o.to_string().to_ascii_lowercase());
-        if name.as_deref() != Some("nzcv") {
-            return Some(format!("`{insn}` accesses a system register"));
+    match isa::sandbox(m) {
+        Sandbox::Runs => None,
+        Sandbox::Refused | Sandbox::RefusedFamily => Some(format!("`{insn}` cannot be sandboxed")),
+        Sandbox::NzcvOnly => {
+            let reads = Opcode::of(m).is_some_and(|op| op.class() == Class::SysRegRead);
+            let sysreg = if reads { insn.op(1) } else { insn.op(0) };
+            let name = sysreg.map(|o| o.to_string().to_ascii_lowercase());
+            (name.as_deref() != Some("nzcv"))
+                .then(|| format!("`{insn}` accesses a system register"))
         }
+        Sandbox::SystemHint => Some(format!("`{insn}` is a hint with system effects")),
     }
-    if m == "hint" {
-        return Some(format!("`{insn}` is a hint with system effects"));
-    }
-    None
 }
 
 /// The first refused instruction of `block`, as a reason.
