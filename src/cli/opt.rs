@@ -29,6 +29,10 @@ pub struct EngineArgs {
     /// Superoptimizer search time per window, in milliseconds.
     #[arg(long, env = "PEEPHOLE_SYNTH_BUDGET", default_value_t = DEFAULT_SYNTH_BUDGET_MS)]
     pub synth_budget: u64,
+    /// Cap on the superoptimizer's candidate evaluations per window: a budget
+    /// independent of machine speed, for reproducible results.
+    #[arg(long, env = "PEEPHOLE_SYNTH_EVALS")]
+    pub synth_evals: Option<u64>,
     /// Core whose llvm-mca scheduling model judges speed.
     #[arg(long, default_value = DEFAULT_CPU)]
     pub cpu: String,
@@ -171,10 +175,14 @@ impl Engine {
             match p.as_str() {
                 "none" => {}
                 "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
-                "synth" => proposers.push(Box::new(SynthProposer::new(
-                    std::time::Duration::from_millis(a.synth_budget),
-                    a.seed,
-                ))),
+                "synth" => {
+                    let mut s = SynthProposer::new(
+                        std::time::Duration::from_millis(a.synth_budget),
+                        a.seed,
+                    );
+                    s.max_evals = a.synth_evals;
+                    proposers.push(Box::new(s));
+                }
                 "llm" => {
                     let llm_cache = cache.clone().unwrap_or_else(|| {
                         Cache::at(answers_dir.as_ref().expect("made above").path())

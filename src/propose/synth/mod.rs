@@ -46,6 +46,8 @@ type PoolCache = Mutex<HashMap<String, Arc<Vec<Entry>>>>;
 pub struct SynthProposer {
     /// Search time per window.
     pub budget: Duration,
+    /// Candidate evaluations per window, if capped (`--synth-evals`).
+    pub max_evals: Option<u64>,
     pub seed: u64,
     pools: PoolCache,
 }
@@ -54,6 +56,7 @@ impl SynthProposer {
     pub fn new(budget: Duration, seed: u64) -> Self {
         SynthProposer {
             budget,
+            max_evals: None,
             seed,
             pools: Mutex::new(HashMap::new()),
         }
@@ -78,15 +81,16 @@ impl SynthProposer {
     /// Candidates for one window, within the budget.
     pub fn propose_window(&self, w: &Window) -> Vec<Candidate> {
         let deadline = Instant::now() + self.budget;
+        let mut evals_left = self.max_evals.unwrap_or(u64::MAX);
         let mut out: Vec<Candidate> = Vec::new();
         let subs = problem::sub_windows(w, MAX_SUB);
         // Cheap searches everywhere before expensive ones anywhere.
         for len in 1..=MAX_LEN {
             for sub in subs.iter().filter(|s| s.range.len() >= len) {
-                if Instant::now() > deadline || out.len() >= MAX_CANDIDATES {
+                if Instant::now() > deadline || out.len() >= MAX_CANDIDATES || evals_left == 0 {
                     return out;
                 }
-                for seq in self.solve(sub, len, deadline) {
+                for seq in self.solve(sub, len, deadline, &mut evals_left) {
                     let mut insns: Vec<Insn> = w.insns[..sub.range.start].to_vec();
                     insns.extend(seq);
                     insns.extend_from_slice(&w.insns[sub.range.end..]);
@@ -104,7 +108,13 @@ impl SynthProposer {
     }
 
     /// Replacement sequences for one sub-window, in real registers.
-    fn solve(&self, sub: &SubWindow, len: usize, deadline: Instant) -> Vec<Vec<Insn>> {
+    fn solve(
+        &self,
+        sub: &SubWindow,
+        len: usize,
+        deadline: Instant,
+        evals_left: &mut u64,
+    ) -> Vec<Vec<Insn>> {
         let (Some(mut p), Some(confirm)) = (
             sub.problem(self.seed, SEARCH_STATES),
             sub.problem(self.seed.wrapping_add(1), CONFIRM_STATES),
@@ -126,11 +136,17 @@ impl SynthProposer {
             max_len: len,
             max_found: 4,
             deadline,
+            max_evals: u64::MAX,
         };
         // Counterexample-guided: a sequence that fails a confirmation state
         // makes that state a test, and the search runs again.
         for _ in 0..COUNTEREXAMPLE_ROUNDS {
+            let limits = search::Limits {
+                max_evals: *evals_left,
+                ..limits
+            };
             let found = search::search(&p, &data, &branches, limits);
+            *evals_left = evals_left.saturating_sub(found.evaluated);
             let mut out = Vec::new();
             let mut failures = Vec::new();
             for (seq, br) in &found.sequences {
@@ -159,8 +175,9 @@ impl Proposer for SynthProposer {
 
     fn fingerprint(&self) -> String {
         format!(
-            "synth-1:budget={}ms,seed={},sub={MAX_SUB},len={MAX_LEN},states={SEARCH_STATES}+{CONFIRM_STATES}",
+            "synth-1:budget={}ms,evals={:?},seed={},sub={MAX_SUB},len={MAX_LEN},states={SEARCH_STATES}+{CONFIRM_STATES}",
             self.budget.as_millis(),
+            self.max_evals,
             self.seed
         )
     }

@@ -52,6 +52,9 @@ pub struct Limits {
     pub max_len: usize,
     pub max_found: usize,
     pub deadline: Instant,
+    /// Candidate evaluations allowed: a budget that does not depend on the
+    /// machine's speed, for reproducible runs.
+    pub max_evals: u64,
 }
 
 /// The result of one search.
@@ -148,7 +151,9 @@ impl Search<'_> {
     }
 
     fn out_of_time(&mut self) -> bool {
-        if self.out.evaluated.is_multiple_of(1024) && Instant::now() > self.lim.deadline {
+        if self.out.evaluated >= self.lim.max_evals
+            || (self.out.evaluated.is_multiple_of(1024) && Instant::now() > self.lim.deadline)
+        {
             self.out.timed_out = true;
         }
         self.out.timed_out || self.out.sequences.len() >= self.lim.max_found
