@@ -181,6 +181,9 @@ impl Engine {
                         a.seed,
                     );
                     s.max_evals = a.synth_evals;
+                    if let Some(c) = &cache {
+                        s = s.with_database(c.clone());
+                    }
                     proposers.push(Box::new(s));
                 }
                 "llm" => {

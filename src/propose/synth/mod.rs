@@ -7,6 +7,7 @@
 //! renamed canonically (inputs first, then outputs, then a scratch
 //! register) so one instruction pool serves every window of the same shape.
 
+pub mod db;
 pub mod pool;
 mod problem;
 pub mod render;
@@ -14,10 +15,12 @@ pub mod search;
 
 use super::{Candidate, Proposer, Window};
 use crate::asm::Insn;
+use crate::semantics::inst::Inst;
 use pool::{Entry, Shape};
 use problem::SubWindow;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +53,10 @@ pub struct SynthProposer {
     pub max_evals: Option<u64>,
     pub seed: u64,
     pools: PoolCache,
+    db: db::RewriteDb,
+    /// Searches run, and answers taken from the database instead.
+    searches: AtomicU64,
+    db_answers: AtomicU64,
 }
 
 impl SynthProposer {
@@ -57,9 +64,36 @@ impl SynthProposer {
         SynthProposer {
             budget,
             max_evals: None,
+            db: db::RewriteDb::default(),
+            searches: AtomicU64::new(0),
+            db_answers: AtomicU64::new(0),
             seed,
             pools: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Remember searches in (and answer from) the rewrite database kept in
+    /// this cache.
+    pub fn with_database(mut self, cache: crate::cache::Cache) -> Self {
+        self.db = db::RewriteDb::new(Some(cache));
+        self
+    }
+
+    /// (searches run, answers taken from the database).
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.searches.load(Ordering::Relaxed),
+            self.db_answers.load(Ordering::Relaxed),
+        )
+    }
+
+    fn budget_tag(&self) -> String {
+        format!(
+            "{}ms/{:?}/{}",
+            self.budget.as_millis(),
+            self.max_evals,
+            self.seed
+        )
     }
 
     fn pool(&self, shape: &Shape, label: Option<&str>) -> Arc<Vec<Entry>> {
@@ -115,11 +149,53 @@ impl SynthProposer {
         deadline: Instant,
         evals_left: &mut u64,
     ) -> Vec<Vec<Insn>> {
+        let key = db::RewriteDb::key(&sub.canonical_key(), len, &self.budget_tag());
+        if let Some(known) = self.db.get(&key) {
+            self.db_answers.fetch_add(1, Ordering::Relaxed);
+            return known
+                .found
+                .iter()
+                .filter_map(|t| SubWindow::from_canonical_text(t))
+                .filter_map(|seq| sub.realize(&seq))
+                .collect();
+        }
+        self.searches.fetch_add(1, Ordering::Relaxed);
+        let (found, complete) = self.search_sub(sub, len, deadline, evals_left);
+        if complete || !found.is_empty() {
+            let real: Vec<Vec<Insn>> = found.iter().filter_map(|s| sub.realize(s)).collect();
+            self.db.put(
+                &key,
+                &db::Learned {
+                    found: found
+                        .iter()
+                        .filter_map(|s| SubWindow::canonical_text(s))
+                        .collect(),
+                    original: sub.original.clone(),
+                    live_out: sub.live.to_string(),
+                    replacements: real
+                        .iter()
+                        .map(|s| s.iter().map(|i| i.to_string()).collect())
+                        .collect(),
+                },
+            );
+        }
+        found.iter().filter_map(|s| sub.realize(s)).collect()
+    }
+
+    /// Confirmed canonical sequences for one sub-window and length, and
+    /// whether the search ran to its end (an empty answer is then final).
+    fn search_sub(
+        &self,
+        sub: &SubWindow,
+        len: usize,
+        deadline: Instant,
+        evals_left: &mut u64,
+    ) -> (Vec<Vec<Inst>>, bool) {
         let (Some(mut p), Some(confirm)) = (
             sub.problem(self.seed, SEARCH_STATES),
             sub.problem(self.seed.wrapping_add(1), CONFIRM_STATES),
         ) else {
-            return Vec::new();
+            return (Vec::new(), true);
         };
         let data = self.pool(&sub.shape, None);
         let branches = match &sub.label {
@@ -153,18 +229,19 @@ impl SynthProposer {
                 let mut insts: Vec<_> = seq.iter().map(|&i| data[i].inst).collect();
                 insts.extend(br.map(|b| branches[b].inst));
                 match sub.first_failure(&confirm, &insts) {
-                    None => out.extend(sub.realize(&insts)),
+                    None if sub.realize(&insts).is_some() => out.push(insts),
+                    None => {}
                     Some(k) => failures.push(k),
                 }
             }
             if !out.is_empty() || failures.is_empty() || found.timed_out {
-                return out;
+                return (out, !found.timed_out);
             }
             for k in failures {
                 p.push_test(&confirm, k);
             }
         }
-        Vec::new()
+        (Vec::new(), true)
     }
 }
 
@@ -234,5 +311,46 @@ mod tests {
             "x0",
         );
         assert!(f.iter().any(|c| c.split("; ").count() == 2), "{f:?}");
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_shape_elsewhere_is_answered_without_a_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = crate::cache::Cache::at(dir.path());
+        let first = SynthProposer::new(Duration::from_secs(5), 1).with_database(cache.clone());
+        let a = first.propose_window(&Window::of(&["mov x0, x1", "add x0, x0, #1"], "x0"));
+        assert!(first.stats().0 > 0);
+        // Other registers, same canonical shape: a new proposer (a later
+        // run) answers from the database alone.
+        let second = SynthProposer::new(Duration::from_secs(5), 1).with_database(cache);
+        let b = second.propose_window(&Window::of(&["mov x5, x9", "add x5, x5, #1"], "x5"));
+        assert_eq!(second.stats().0, 0, "searched again");
+        assert!(second.stats().1 > 0);
+        let text = |c: &[Candidate]| -> Vec<String> {
+            c.iter()
+                .map(|c| {
+                    c.insns
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .collect()
+        };
+        assert!(
+            text(&a).contains(&"add x0, x1, #1".to_string()),
+            "{:?}",
+            text(&a)
+        );
+        assert!(
+            text(&b).contains(&"add x5, x9, #1".to_string()),
+            "{:?}",
+            text(&b)
+        );
     }
 }

@@ -31,6 +31,9 @@ pub struct SubWindow {
     pub shape: Shape,
     /// Summed built-in latency of the original.
     latency: f64,
+    /// The original's text and what is live after it (for the database).
+    pub original: Vec<String>,
+    pub live: LocSet,
 }
 
 /// Sub-windows of `w` worth a search: longest first, each made only of
@@ -65,6 +68,9 @@ fn regs_of(insn: &Insn) -> Vec<R> {
         })
         .collect()
 }
+
+/// The branch target in canonical text.
+const CANONICAL_LABEL: &str = "L";
 
 /// Scratch candidates, caller-saved temporaries first.
 const SCRATCH: [R; 18] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -181,7 +187,38 @@ impl SubWindow {
             flags_out,
             label,
             shape,
+            original: insns.iter().map(|i| i.to_string()).collect(),
+            live,
         })
+    }
+
+    /// Everything that decides this sub-window's search, in canonical
+    /// registers: two sub-windows with the same key have the same answers.
+    pub fn canonical_key(&self) -> String {
+        format!(
+            "{:?}|in={:#x},{}|out={:#x},{}|branch={}|{:?}",
+            self.insts,
+            self.inputs,
+            self.flags_in,
+            self.outputs,
+            self.flags_out,
+            self.label.is_some(),
+            self.shape
+        )
+    }
+
+    /// A canonical sequence as text (branch target `L`).
+    pub fn canonical_text(seq: &[Inst]) -> Option<Vec<String>> {
+        seq.iter()
+            .map(|i| render::text(i, CANONICAL_LABEL))
+            .collect()
+    }
+
+    /// The canonical sequence a text from [`Self::canonical_text`] names.
+    pub fn from_canonical_text(text: &[String]) -> Option<Vec<Inst>> {
+        text.iter()
+            .map(|t| Inst::decode(&Insn::parse_plain(t).ok()?).ok())
+            .collect()
     }
 
     /// Summed built-in latency of the original.

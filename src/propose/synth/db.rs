@@ -1,0 +1,73 @@
+//! The rewrite database: what a search found (or that it found nothing) for
+//! a sub-window's canonical form, kept in the cache directory so the same
+//! shape anywhere later is answered without a search (Bansal & Aiken's
+//! peephole superoptimizer keeps one too), and exportable as rules.
+
+use crate::cache::{Cache, CacheKey, KeyBuilder};
+use serde::{Deserialize, Serialize};
+
+/// Cache namespace of the database.
+pub const NAMESPACE: &str = "synth-db";
+
+/// One database entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Learned {
+    /// The sequences found, in canonical registers (`x0`… by first use,
+    /// the branch target written `L`); empty when the search found none.
+    pub found: Vec<Vec<String>>,
+    /// The first instance met: its instructions in real registers ...
+    pub original: Vec<String>,
+    /// ... what was live after it ...
+    pub live_out: String,
+    /// ... and its replacements in the same registers (for `synth export`).
+    pub replacements: Vec<Vec<String>>,
+}
+
+/// The database over a cache directory (none: remembers nothing).
+#[derive(Clone, Debug, Default)]
+pub struct RewriteDb {
+    cache: Option<Cache>,
+}
+
+impl RewriteDb {
+    pub fn new(cache: Option<Cache>) -> Self {
+        RewriteDb { cache }
+    }
+
+    /// The key of a canonical problem searched at one length with one budget.
+    pub fn key(canonical: &str, len: usize, budget: &str) -> CacheKey {
+        KeyBuilder::new("synth-db-1")
+            .field("problem", canonical)
+            .field("len", len.to_string())
+            .field("budget", budget)
+            .finish()
+    }
+
+    pub fn get(&self, key: &CacheKey) -> Option<Learned> {
+        self.cache.as_ref()?.get(NAMESPACE, key)
+    }
+
+    /// Remember an answer; a cache that cannot be written only costs speed.
+    pub fn put(&self, key: &CacheKey, value: &Learned) {
+        if let Some(c) = &self.cache {
+            let _ = c.put(NAMESPACE, key, value);
+        }
+    }
+
+    /// Every entry with a rewrite, for export.
+    pub fn entries(&self) -> Vec<Learned> {
+        let Some(c) = &self.cache else {
+            return Vec::new();
+        };
+        let mut out: Vec<Learned> = walkdir::WalkDir::new(c.dir().join(NAMESPACE))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+            .filter(|l: &Learned| !l.replacements.is_empty())
+            .collect();
+        out.sort_by(|a, b| a.original.cmp(&b.original));
+        out.dedup_by(|a, b| a.original == b.original && a.live_out == b.live_out);
+        out
+    }
+}
