@@ -33,7 +33,12 @@ fn optimize(src: &Path, out: &Path) -> (String, serde_json::Value) {
         .arg(&report)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}: {}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     std::fs::remove_file(report).unwrap();
     (String::from_utf8(o.stdout).unwrap(), r)
@@ -58,7 +63,10 @@ fn idioms_get_faster_and_still_compute_the_same() {
         .arg(dir.path())
         .status()
         .unwrap();
-    assert!(check.success(), "the optimized idioms compute something else");
+    assert!(
+        check.success(),
+        "the optimized idioms compute something else"
+    );
     println!("idioms faster by llvm-mca: {faster} of {total}");
     assert!(total >= 80, "{total} idioms");
     assert!(faster >= 55, "only {faster} of {total} idioms faster");

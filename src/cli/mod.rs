@@ -5,6 +5,7 @@ pub mod check;
 pub mod hook;
 pub mod opt;
 pub mod research;
+pub mod synth;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ pub enum Command {
     Eval(research::EvalArgs),
     /// Git hooks: `hook install` writes a pre-commit hook running `check --staged`.
     Hook(hook::HookArgs),
+    /// The superoptimizer's rewrite database: `synth export -o FILE.rules`.
+    Synth(synth::SynthArgs),
     /// Check that a candidate block is equivalent to an original one.
     Verify(crate::verify::cli::VerifyArgs),
 }
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Dataset(a) => research::run_dataset(a),
         Command::Eval(a) => research::run_eval(a),
         Command::Hook(a) => hook::run(a),
+        Command::Synth(a) => synth::run(a),
     }
 }

@@ -66,7 +66,11 @@ impl RewriteDb {
             .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
             .filter(|l: &Learned| !l.replacements.is_empty())
             .collect();
-        out.sort_by(|a, b| a.original.cmp(&b.original));
+        // Per instance, the entry with the shortest rewrite first.
+        let shortest = |l: &Learned| l.replacements.iter().map(Vec::len).min().unwrap_or(0);
+        out.sort_by(|a, b| {
+            (&a.original, &a.live_out, shortest(a)).cmp(&(&b.original, &b.live_out, shortest(b)))
+        });
         out.dedup_by(|a, b| a.original == b.original && a.live_out == b.live_out);
         out
     }

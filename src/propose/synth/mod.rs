@@ -8,6 +8,7 @@
 //! register) so one instruction pool serves every window of the same shape.
 
 pub mod db;
+pub mod export;
 pub mod pool;
 mod problem;
 pub mod render;
