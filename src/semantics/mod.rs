@@ -6,6 +6,7 @@ pub mod concrete;
 pub mod domain;
 pub mod effects;
 pub mod exec;
+pub mod expr;
 pub mod inst;
 pub mod isa;
 pub mod locs;

@@ -8,14 +8,23 @@
 //! joined by `; ` and read the values *before* that instruction. `live:`
 //! gives each written live-out location as an expression of the values on
 //! entry to the block.
+//!
+//! Both are built as typed trees ([`Expr`]): each instruction's statements
+//! are trees in the trace's vocabulary, built from the assembly instruction
+//! (so an instruction the semantics do not model still has its generic
+//! `mnemonic(args)` line), and `live:` substitutes and simplifies on the
+//! trees. The shipped adapter was trained on this text: the trees print it
+//! byte for byte as the string building they replace did.
 
 use crate::asm::{AddrMode, Insn, Mem, Operand, Reg, RegKind};
+use crate::semantics::expr::{reg_loc, Expr, Infix, Shift};
 use crate::semantics::{effects, Loc, LocSet};
 use std::collections::HashMap;
+use std::fmt;
 
-/// An operand's value: registers by name (zero registers as `0`), integers
+/// An operand's text: registers by name (zero registers as `0`), integers
 /// in decimal.
-fn val(o: &Operand) -> String {
+fn val_text(o: &Operand) -> String {
     match o {
         Operand::Reg(r) if matches!(r.kind, RegKind::Xzr | RegKind::Wzr) => "0".into(),
         Operand::Reg(r) => r.to_string(),
@@ -27,33 +36,47 @@ fn val(o: &Operand) -> String {
     }
 }
 
-fn ext_bits(op: &str) -> Option<(&'static str, u32)> {
+/// An operand's value.
+fn val(o: &Operand) -> Expr {
+    Expr::leaf(&val_text(o))
+}
+
+/// `(signed, bits)` of an extend.
+fn ext_bits(op: &str) -> Option<(bool, u32)> {
     Some(match op {
-        "uxtb" => ("zext", 8),
-        "uxth" => ("zext", 16),
-        "uxtw" => ("zext", 32),
-        "uxtx" => ("zext", 64),
-        "sxtb" => ("sext", 8),
-        "sxth" => ("sext", 16),
-        "sxtw" => ("sext", 32),
-        "sxtx" => ("sext", 64),
+        "uxtb" => (false, 8),
+        "uxth" => (false, 16),
+        "uxtw" => (false, 32),
+        "uxtx" => (false, 64),
+        "sxtb" => (true, 8),
+        "sxth" => (true, 16),
+        "sxtw" => (true, 32),
+        "sxtx" => (true, 64),
         _ => return None,
     })
 }
 
+fn extend(signed: bool, v: Expr, bits: u32) -> Expr {
+    if signed {
+        Expr::sext(v, bits)
+    } else {
+        Expr::zext(v, bits)
+    }
+}
+
 /// Apply a shift/extend modifier to a value.
-fn modified(v: String, m: Option<&Operand>) -> String {
+fn modified(v: Expr, m: Option<&Operand>) -> Expr {
     let Some(Operand::Modifier { op, amount }) = m else {
         return v;
     };
     let amt = amount.as_ref().and_then(|a| a.value).unwrap_or(0);
     let base = match ext_bits(op) {
-        Some((f, bits)) => format!("{f}({v}, {bits})"),
+        Some((signed, bits)) => extend(signed, v, bits),
         None if amt == 0 => return v,
-        None => return format!("{op}({v}, {amt})"),
+        None => return Expr::call(op, vec![v, Expr::Const(amt)]),
     };
     if amt > 0 {
-        format!("lsl({base}, {amt})")
+        Expr::shift(Shift::Lsl, base, Expr::Const(amt))
     } else {
         base
     }
@@ -69,67 +92,114 @@ fn mem_bits(r: &Reg) -> u32 {
     }
 }
 
-fn plus(base: &str, off: i64) -> String {
+/// `base + off`, `base - |off|`, or `base` for 0.
+fn plus(base: Expr, off: i64) -> Expr {
     match off {
-        0 => base.to_string(),
-        o if o < 0 => format!("{base} - {}", -o),
-        o => format!("{base} + {o}"),
+        0 => base,
+        o if o < 0 => Expr::bin(Infix::Sub, base, Expr::Const(o.wrapping_neg())),
+        o => Expr::bin(Infix::Add, base, Expr::Const(o)),
     }
 }
 
 /// Address of the access (before any writeback).
-fn address(m: &Mem) -> String {
+fn address(m: &Mem) -> Expr {
     let base = val(&Operand::Reg(m.base.clone()));
     match (&m.mode, &m.offset, &m.index) {
         (AddrMode::PostIndex(_), _, _) => base,
         (_, Some(i), _) => match i.value {
-            Some(v) => plus(&base, v),
-            None => format!("{base} + {}", i.text),
+            Some(v) => plus(base, v),
+            None => Expr::bin(Infix::Add, base, Expr::leaf(&i.text)),
         },
-        (_, None, Some((r, ext))) => {
-            format!("{base} + {}", modified(r.to_string(), ext.as_deref()))
-        }
+        (_, None, Some((r, ext))) => Expr::bin(
+            Infix::Add,
+            base,
+            modified(Expr::leaf(&r.to_string()), ext.as_deref()),
+        ),
         _ => base,
     }
 }
 
-fn writeback(m: &Mem) -> Option<String> {
+fn writeback(m: &Mem) -> Option<Stmt> {
     let b = m.base.to_string();
-    match &m.mode {
-        AddrMode::Offset => None,
-        AddrMode::PreIndex => Some(format!(
-            "{b} = {}",
-            plus(&b, m.offset.as_ref().and_then(|i| i.value).unwrap_or(0))
-        )),
-        AddrMode::PostIndex(p) => Some(match p.imm_value() {
-            Some(v) => format!("{b} = {}", plus(&b, v)),
-            None => format!("{b} = {b} + {}", val(p)),
-        }),
-    }
+    let base = Expr::leaf(&b);
+    let rhs = match &m.mode {
+        AddrMode::Offset => return None,
+        AddrMode::PreIndex => plus(base, m.offset.as_ref().and_then(|i| i.value).unwrap_or(0)),
+        AddrMode::PostIndex(p) => match p.imm_value() {
+            Some(v) => plus(base, v),
+            None => Expr::bin(Infix::Add, base, val(p)),
+        },
+    };
+    Some(Stmt::new(Lhs::named(b), rhs))
 }
 
-fn infix(m: &str) -> Option<&'static str> {
+fn infix(m: &str) -> Option<Infix> {
     Some(match m {
-        "add" | "adds" => "+",
-        "sub" | "subs" => "-",
-        "and" | "ands" => "&",
-        "orr" => "|",
-        "eor" => "^",
-        "bic" | "bics" => "& ~",
-        "orn" => "| ~",
-        "eon" => "^ ~",
-        "mul" => "*",
+        "add" | "adds" => Infix::Add,
+        "sub" | "subs" => Infix::Sub,
+        "and" | "ands" => Infix::And,
+        "orr" => Infix::Or,
+        "eor" => Infix::Xor,
+        "bic" | "bics" => Infix::Bic,
+        "orn" => Infix::Orn,
+        "eon" => Infix::Eon,
+        "mul" => Infix::Mul,
         _ => return None,
     })
 }
 
-/// The statements of one instruction (simultaneous: all read the values
-/// before it). Empty for instructions with no observable effect.
-pub fn statements(insn: &Insn) -> Vec<String> {
+/// What a statement writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Lhs {
+    /// A register by the view written (`w0`), or the operand's text where
+    /// it names no location (`0` for a zero register).
+    Named(String),
+    Nzcv,
+    /// A memory cell ([`Expr::Mem`]).
+    Cell(Expr),
+}
+
+impl Lhs {
+    fn named(s: String) -> Lhs {
+        if s == "nzcv" {
+            Lhs::Nzcv
+        } else {
+            Lhs::Named(s)
+        }
+    }
+}
+
+/// `lhs = rhs`: one location an instruction writes and its new value, over
+/// the values before the instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stmt {
+    lhs: Lhs,
+    rhs: Expr,
+}
+
+impl Stmt {
+    fn new(lhs: Lhs, rhs: Expr) -> Stmt {
+        Stmt { lhs, rhs }
+    }
+}
+
+impl fmt::Display for Stmt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.lhs {
+            Lhs::Named(n) => write!(f, "{n} = {}", self.rhs),
+            Lhs::Nzcv => write!(f, "nzcv = {}", self.rhs),
+            Lhs::Cell(c) => write!(f, "{c} = {}", self.rhs),
+        }
+    }
+}
+
+/// The statements of one instruction as trees (simultaneous: all read the
+/// values before it). Empty for instructions with no observable effect.
+fn stmts(insn: &Insn) -> Vec<Stmt> {
     let m = insn.mnemonic.as_str();
     let ops = &insn.operands;
-    let o = |i: usize| ops.get(i).map(val).unwrap_or_default();
-    let d = o(0);
+    let o = |i: usize| ops.get(i).map(val).unwrap_or(Expr::Text(String::new()));
+    let d = || Lhs::named(ops.first().map(val_text).unwrap_or_default());
     let mut out = Vec::new();
     let mem_at = ops.iter().position(|x| matches!(x, Operand::Mem(_)));
     if let (Some(at), true) = (mem_at, m.starts_with("ld") || m.starts_with("st")) {
@@ -155,68 +225,77 @@ pub fn statements(insn: &Insn) -> Vec<String> {
         let mut off = 0i64;
         for r in ops[..at].iter().filter_map(|x| x.reg()) {
             let bits = narrow.unwrap_or(if m == "ldpsw" { 32 } else { mem_bits(r) });
-            let cell = format!(
-                "mem{bits}[{}]",
-                if off == 0 {
-                    addr.clone()
-                } else {
-                    format!("{addr} + {off}")
-                }
-            );
+            let at = if off == 0 {
+                addr.clone()
+            } else {
+                Expr::bin(Infix::Add, addr.clone(), Expr::Const(off))
+            };
+            let cell = Expr::mem(bits, at);
             if m.starts_with("st") {
-                out.push(format!("{cell} = {}", val(&Operand::Reg(r.clone()))));
+                out.push(Stmt::new(Lhs::Cell(cell), val(&Operand::Reg(r.clone()))));
             } else if narrow.is_some() || signed {
-                out.push(format!(
-                    "{r} = {}({cell}, {bits})",
-                    if signed { "sext" } else { "zext" }
+                out.push(Stmt::new(
+                    Lhs::named(r.to_string()),
+                    extend(signed, cell, bits),
                 ));
             } else {
-                out.push(format!("{r} = {cell}"));
+                out.push(Stmt::new(Lhs::named(r.to_string()), cell));
             }
             off += (bits / 8) as i64;
         }
         out.extend(writeback(mem));
         return out;
     }
-    let flags = |e: String| format!("nzcv = flags({e})");
+    let flags = |e: Expr| Stmt::new(Lhs::Nzcv, Expr::flags(e));
+    let cond = |c: usize, a: Expr, b: Expr| Stmt::new(d(), Expr::cond(o(c), a, b));
+    let add1 = |e: Expr| Expr::bin(Infix::Add, e, Expr::Const(1));
+    let neg = |e: Expr| Expr::bin(Infix::Sub, Expr::Const(0), e);
     match (m, ops.len()) {
         ("nop" | "hint" | "prfm" | "prfum" | "bti", _) => {}
-        ("cmp", _) => out.push(flags(format!("{} - {}", o(0), modified(o(1), ops.get(2))))),
-        ("cmn", _) => out.push(flags(format!("{} + {}", o(0), modified(o(1), ops.get(2))))),
-        ("tst", _) => out.push(flags(format!("{} & {}", o(0), modified(o(1), ops.get(2))))),
-        ("mov" | "fmov", 2) => out.push(format!("{d} = {}", o(1))),
-        ("mvn", _) => out.push(format!("{d} = ~{}", modified(o(1), ops.get(2)))),
+        ("cmp", _) => out.push(flags(Expr::bin(
+            Infix::Sub,
+            o(0),
+            modified(o(1), ops.get(2)),
+        ))),
+        ("cmn", _) => out.push(flags(Expr::bin(
+            Infix::Add,
+            o(0),
+            modified(o(1), ops.get(2)),
+        ))),
+        ("tst", _) => out.push(flags(Expr::bin(
+            Infix::And,
+            o(0),
+            modified(o(1), ops.get(2)),
+        ))),
+        ("mov" | "fmov", 2) => out.push(Stmt::new(d(), o(1))),
+        ("mvn", _) => out.push(Stmt::new(d(), Expr::complement(modified(o(1), ops.get(2))))),
         ("neg" | "negs", _) => {
-            let e = format!("0 - {}", modified(o(1), ops.get(2)));
-            out.push(format!("{d} = {e}"));
+            let e = neg(modified(o(1), ops.get(2)));
+            out.push(Stmt::new(d(), e.clone()));
             if m == "negs" {
                 out.push(flags(e));
             }
         }
         ("lsl" | "lsr" | "asr" | "ror" | "lslv" | "lsrv" | "asrv" | "rorv", 3) => out.push(
-            format!("{d} = {}({}, {})", m.trim_end_matches('v'), o(1), o(2)),
+            Stmt::new(d(), Expr::call(m.trim_end_matches('v'), vec![o(1), o(2)])),
         ),
         ("sxtb" | "sxth" | "sxtw" | "uxtb" | "uxth" | "uxtw", 2) => {
-            let (f, bits) = ext_bits(m).unwrap_or(("zext", 64));
-            out.push(format!("{d} = {f}({}, {bits})", o(1)));
+            let (signed, bits) = ext_bits(m).unwrap_or((false, 64));
+            out.push(Stmt::new(d(), extend(signed, o(1), bits)));
         }
-        ("csel", 4) => out.push(format!("{d} = cond({}, {}, {})", o(3), o(1), o(2))),
-        ("csinc", 4) => out.push(format!("{d} = cond({}, {}, {} + 1)", o(3), o(1), o(2))),
-        ("csinv", 4) => out.push(format!("{d} = cond({}, {}, ~{})", o(3), o(1), o(2))),
-        ("csneg", 4) => out.push(format!("{d} = cond({}, {}, 0 - {})", o(3), o(1), o(2))),
-        ("cset", 2) => out.push(format!("{d} = cond({}, 1, 0)", o(1))),
-        ("csetm", 2) => out.push(format!("{d} = cond({}, -1, 0)", o(1))),
-        ("cinc", 3) => out.push(format!("{d} = cond({}, {} + 1, {})", o(2), o(1), o(1))),
-        ("cinv", 3) => out.push(format!("{d} = cond({}, ~{}, {})", o(2), o(1), o(1))),
-        ("cneg", 3) => out.push(format!("{d} = cond({}, 0 - {}, {})", o(2), o(1), o(1))),
+        ("csel", 4) => out.push(cond(3, o(1), o(2))),
+        ("csinc", 4) => out.push(cond(3, o(1), add1(o(2)))),
+        ("csinv", 4) => out.push(cond(3, o(1), Expr::complement(o(2)))),
+        ("csneg", 4) => out.push(cond(3, o(1), neg(o(2)))),
+        ("cset", 2) => out.push(cond(1, Expr::Const(1), Expr::Const(0))),
+        ("csetm", 2) => out.push(cond(1, Expr::Const(-1), Expr::Const(0))),
+        ("cinc", 3) => out.push(cond(2, add1(o(1)), o(1))),
+        ("cinv", 3) => out.push(cond(2, Expr::complement(o(1)), o(1))),
+        ("cneg", 3) => out.push(cond(2, neg(o(1)), o(1))),
         (_, 3 | 4) if infix(m).is_some() => {
-            let e = format!(
-                "{} {} {}",
-                o(1),
-                infix(m).unwrap_or("?"),
-                modified(o(2), ops.get(3))
-            );
-            out.push(format!("{d} = {e}"));
+            let op = infix(m).unwrap_or(Infix::Add);
+            let e = Expr::bin(op, o(1), modified(o(2), ops.get(3)));
+            out.push(Stmt::new(d(), e.clone()));
             if m.ends_with('s') {
                 out.push(flags(e));
             }
@@ -238,16 +317,22 @@ pub fn statements(insn: &Insn) -> Vec<String> {
             let reads_dest = crate::semantics::effects::reads_destination(m)
                 || (dest_loc.is_some_and(|l| e.reads.contains(l)) && !named_as_source);
             let first = if dest_written && !reads_dest { 1 } else { 0 };
-            let args: Vec<String> = ops.iter().skip(first).map(val).collect();
+            let call = Expr::call(m, ops.iter().skip(first).map(val).collect());
             if dest_written {
-                out.push(format!("{d} = {m}({})", args.join(", ")));
+                out.push(Stmt::new(d(), call.clone()));
             }
             if e.writes.contains(Loc::Nzcv) {
-                out.push(format!("nzcv = {m}({})", args.join(", ")));
+                out.push(Stmt::new(Lhs::Nzcv, call));
             }
         }
     }
     out
+}
+
+/// The statements of one instruction (simultaneous: all read the values
+/// before it). Empty for instructions with no observable effect.
+pub fn statements(insn: &Insn) -> Vec<String> {
+    stmts(insn).iter().map(Stmt::to_string).collect()
 }
 
 /// The `code:` line of one instruction.
@@ -260,137 +345,33 @@ pub fn code_line(insn: &Insn) -> String {
     }
 }
 
-/// Is `tok` a register name (any view)?
-fn reg_loc(tok: &str) -> Option<Loc> {
-    Reg::parse(tok).and_then(|r| r.loc())
-}
-
-/// Replace register tokens by their values; compound values get parentheses.
-fn substitute(expr: &str, env: &HashMap<Loc, String>) -> String {
-    let mut out = String::new();
-    let mut tok = String::new();
-    let flush = |tok: &mut String, out: &mut String| {
-        if !tok.is_empty() {
-            match reg_loc(tok).and_then(|l| env.get(&l)) {
-                Some(v) if !is_atomic(v) => {
-                    out.push('(');
-                    out.push_str(v);
-                    out.push(')');
-                }
-                Some(v) => out.push_str(v),
-                None => out.push_str(tok),
-            }
-            tok.clear();
-        }
-    };
-    for c in expr.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-            tok.push(c);
-        } else {
-            flush(&mut tok, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut tok, &mut out);
-    out
-}
-
-/// The simplifications the format allows: `a + 0`, `a - 0`, `a | 0`,
-/// `a ^ 0`, `a * 1`, shifts by 0, and folding two literals.
-fn simplify(e: &str) -> String {
-    for suffix in [" + 0", " - 0", " | 0", " ^ 0", " * 1"] {
-        if let Some(a) = e.strip_suffix(suffix) {
-            return a.to_string();
-        }
-    }
-    for f in ["lsl(", "lsr(", "asr(", "ror("] {
-        if let Some(inner) = e.strip_prefix(f).and_then(|r| r.strip_suffix(", 0)")) {
-            return inner.to_string();
-        }
-    }
-    let parts: Vec<&str> = e.split(' ').collect();
-    if let [a, op, b] = parts.as_slice() {
-        if let (Ok(x), Ok(y)) = (a.parse::<i64>(), b.parse::<i64>()) {
-            let v = match *op {
-                "+" => x.checked_add(y),
-                "-" => x.checked_sub(y),
-                "*" => x.checked_mul(y),
-                "&" => Some(x & y),
-                "|" => Some(x | y),
-                "^" => Some(x ^ y),
-                _ => None,
-            };
-            if let Some(v) = v {
-                return v.to_string();
-            }
-        }
-    }
-    e.to_string()
-}
-
-/// No operator at the top level (outside brackets and parentheses).
-fn is_atomic(v: &str) -> bool {
-    let mut depth = 0i32;
-    for c in v.chars() {
-        match c {
-            '(' | '[' => depth += 1,
-            ')' | ']' => depth -= 1,
-            ' ' if depth == 0 => return false,
-            _ => {}
-        }
-    }
-    true
-}
-
-fn strip_parens(s: &str) -> &str {
-    match s.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
-        Some(inner) if is_balanced(inner) => inner,
-        _ => s,
-    }
-}
-
-fn is_balanced(s: &str) -> bool {
-    let mut depth = 0i32;
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return false;
-        }
-    }
-    depth == 0
-}
-
 /// The `live:` lines: every live-out location the block writes, as an
 /// expression of entry values (loads of a cell stored earlier in the block,
 /// with no other store in between, take the stored value).
 pub fn live_lines(insns: &[Insn], live_out: LocSet) -> Vec<String> {
-    let mut env: HashMap<Loc, String> = HashMap::new();
+    let mut env: HashMap<Loc, Expr> = HashMap::new();
     let mut dest_name: HashMap<Loc, String> = HashMap::new();
-    let mut stores: Vec<(String, String)> = Vec::new();
-    let mut last_store: Option<(String, String)> = None;
+    let mut stores: Vec<(Expr, Expr)> = Vec::new();
+    let mut last_store: Option<(Expr, Expr)> = None;
     for insn in insns {
-        let mut updates: Vec<(Loc, String, String)> = Vec::new();
+        let mut updates: Vec<(Loc, String, Expr)> = Vec::new();
         let mut new_stores = Vec::new();
-        for stmt in statements(insn) {
-            let Some((lhs, rhs)) = stmt.split_once(" = ") else {
-                continue;
-            };
-            let mut value = simplify(&substitute(rhs, &env));
+        let value_of = |l: Loc| env.get(&l);
+        for st in stmts(insn) {
+            let mut value = st.rhs.substitute(&value_of).simplified();
             if let Some((cell, v)) = &last_store {
                 if value == *cell {
                     value = v.clone();
                 }
             }
-            if lhs.starts_with("mem") {
-                new_stores.push((substitute(lhs, &env), value));
-            } else if lhs == "nzcv" {
-                updates.push((Loc::Nzcv, "nzcv".into(), value));
-            } else if let Some(l) = reg_loc(lhs) {
-                updates.push((l, lhs.to_string(), value));
+            match st.lhs {
+                Lhs::Cell(cell) => new_stores.push((cell.substitute(&value_of), value)),
+                Lhs::Nzcv => updates.push((Loc::Nzcv, "nzcv".into(), value)),
+                Lhs::Named(n) => {
+                    if let Some(l) = reg_loc(&n) {
+                        updates.push((l, n, value));
+                    }
+                }
             }
         }
         if !new_stores.is_empty() {
@@ -407,12 +388,12 @@ pub fn live_lines(insns: &[Insn], live_out: LocSet) -> Vec<String> {
     let mut out = Vec::new();
     for l in live_out.iter() {
         if let (Some(v), Some(n)) = (env.get(&l), dest_name.get(&l)) {
-            out.push(format!("{n} = {}", strip_parens(v)));
+            out.push(format!("{n} = {}", v.ungrouped()));
         }
     }
     if live_out.contains(Loc::Mem) {
         for (cell, v) in stores {
-            out.push(format!("{cell} = {}", strip_parens(&v)));
+            out.push(format!("{cell} = {}", v.ungrouped()));
         }
     }
     out
@@ -523,6 +504,22 @@ mod tests {
             t,
             "code:\nx0 = mem64[x1 + 8]\nx0 = x0 + 1\nlive:\nx0 = mem64[x1 + 8] + 1\n"
         );
+    }
+
+    #[test]
+    fn only_a_shift_by_zero_is_simplified_as_one() {
+        // The string simplifier took any value that began `lsl(` and ended
+        // `, 0)` for a shift by 0 and printed `x0, 3) + cond(eq, 1`.
+        let t = live_lines(
+            &w(&["lsl x1, x0, #3", "cset x2, eq", "add x3, x1, x2"]),
+            LocSet::parse_list("x3").unwrap(),
+        );
+        assert_eq!(t, ["x3 = lsl(x0, 3) + cond(eq, 1, 0)"]);
+        let t = live_lines(
+            &w(&["cset x2, eq", "lsr x3, x1, x2", "lsl x4, x1, xzr"]),
+            LocSet::parse_list("x3,x4").unwrap(),
+        );
+        assert_eq!(t, ["x3 = lsr(x1, cond(eq, 1, 0))", "x4 = x1"]);
     }
 
     #[test]
