@@ -87,6 +87,18 @@ pub fn rule(name: &str, learned: &Learned, replacement: &[String]) -> Option<Str
         v.iter().map(|t| Insn::parse_plain(t).ok()).collect()
     };
     let (orig, repl) = (parse(&learned.original)?, parse(replacement)?);
+    // Rule patterns do not express register-indexed addresses; memory
+    // rewrites stay in the database.
+    let touches_memory = |v: &[Insn]| {
+        v.iter().any(|i| {
+            i.operands
+                .iter()
+                .any(|o| matches!(o, crate::asm::Operand::Mem(_)))
+        })
+    };
+    if touches_memory(&orig) || touches_memory(&repl) {
+        return None;
+    }
     let live = LocSet::parse_list(&learned.live_out).ok()?;
     let mut b = Binding {
         regs: Vec::new(),

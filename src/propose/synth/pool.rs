@@ -43,6 +43,8 @@ pub struct Shape {
     pub shifts: Vec<u8>,
     /// Whether flag-reading and flag-setting forms are of use.
     pub flags: bool,
+    /// Base registers of the original's loads (none: no loads in the pool).
+    pub loads: Vec<R>,
 }
 
 const CONDS: [Cond; 14] = [
@@ -74,7 +76,7 @@ pub fn entry(inst: Inst, label: &str) -> Option<Entry> {
     for l in e.reads.iter() {
         match l {
             Loc::X(n) => reads |= 1 << n,
-            Loc::Nzcv => {}
+            Loc::Nzcv | Loc::Mem => {}
             _ => return None,
         }
     }
@@ -96,6 +98,11 @@ pub fn entry(inst: Inst, label: &str) -> Option<Entry> {
 /// Every data-processing entry for `shape`, cheapest first.
 pub fn data_entries(shape: &Shape) -> Vec<Entry> {
     let mut insts = Vec::new();
+    if !shape.loads.is_empty() {
+        for &rd in &shape.dests {
+            loads(shape, rd, &mut insts);
+        }
+    }
     for &sf in &shape.widths {
         // Compares first: among equally fast entries they write no register.
         if shape.flags {
@@ -495,6 +502,67 @@ fn two_sources(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
                         });
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Loads into `rd` from the original's bases: every size and extension,
+/// with the original's offsets or a register index (scaled or extended).
+fn loads(s: &Shape, rd: R, out: &mut Vec<Inst>) {
+    const SIZES: [(u8, bool, bool); 9] = [
+        (1, false, false),
+        (1, true, false),
+        (1, true, true),
+        (2, false, false),
+        (2, true, false),
+        (2, true, true),
+        (4, false, false),
+        (4, true, true),
+        (8, false, true),
+    ];
+    let mut offsets: Vec<i64> = vec![0];
+    offsets.extend(
+        s.consts
+            .iter()
+            .map(|&c| c as i64)
+            .filter(|c| (-256..4096).contains(c)),
+    );
+    for &base in &s.loads {
+        for (bytes, signed, sf) in SIZES {
+            let scale = bytes.trailing_zeros() as u8;
+            let mut addrs: Vec<AddrOffset> = offsets
+                .iter()
+                .filter(|&&o| o % bytes as i64 == 0 || (-256..256).contains(&o))
+                .map(|&o| AddrOffset::Imm(o))
+                .collect();
+            for &rm in s.sources.iter().filter(|&&r| r != base) {
+                for (signed_ext, bits) in [(false, 64), (false, 32), (true, 32)] {
+                    for amount in [0, scale] {
+                        let ext = Extend {
+                            signed: signed_ext,
+                            bits,
+                        };
+                        addrs.push(AddrOffset::Reg { rm, ext, amount });
+                    }
+                }
+            }
+            for offset in addrs {
+                let addr = Addr {
+                    base,
+                    offset,
+                    mode: Writeback::None,
+                };
+                out.push(Inst {
+                    op: Op::Load {
+                        rt: rd,
+                        rt2: None,
+                        bytes,
+                        signed,
+                        addr,
+                    },
+                    sf,
+                });
             }
         }
     }

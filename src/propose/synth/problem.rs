@@ -8,7 +8,7 @@ use super::search::Problem;
 use crate::asm::{Insn, Operand};
 use crate::cost::builtin::timing;
 use crate::propose::Window;
-use crate::semantics::concrete::{self, Concrete, Ending, Machine};
+use crate::semantics::concrete::{self, Concrete, Ending, Machine, Memory};
 use crate::semantics::effects::live_after_each;
 use crate::semantics::inst::*;
 use crate::semantics::{effects, Flow, Loc, LocSet};
@@ -54,9 +54,42 @@ pub fn sub_windows(w: &Window, max: usize) -> Vec<SubWindow> {
     out
 }
 
-fn mem_free(i: &Inst) -> bool {
-    !matches!(i.op, Op::Load { .. } | Op::Store { .. })
+/// Stores stay out of searched sub-windows (they must stay in place and
+/// in order); loads are searched, the candidate loading from the same
+/// memory on the same test states.
+fn store_free(i: &Inst) -> bool {
+    !matches!(i.op, Op::Store { .. })
 }
+
+/// Whether a sub-window loads, with its canonical base registers.
+fn load_bases(insts: &[Inst]) -> Vec<R> {
+    let mut out: Vec<R> = Vec::new();
+    for i in insts {
+        if let Op::Load { addr, .. } = i.op {
+            out.push(addr.base);
+        }
+    }
+    out
+}
+
+/// Inputs that hold addresses: the bases of loads, and the first source of
+/// an `add`/`sub` in a sub-window that loads (an address being formed).
+fn pointer_inputs(insts: &[Inst], inputs: u32) -> u32 {
+    let mut ptr = 0u32;
+    let loads = !load_bases(insts).is_empty();
+    for i in insts {
+        match i.op {
+            Op::Load { addr, .. } if addr.base < 31 => ptr |= 1 << addr.base,
+            Op::AddSub { rn, .. } if loads && rn < 31 => ptr |= 1 << rn,
+            _ => {}
+        }
+    }
+    ptr & inputs
+}
+
+/// Where the test states' memory lives, and its size.
+pub const MEMORY_BASE: u64 = 0x10_0000;
+const MEMORY_SIZE: usize = 1 << 16;
 
 /// Registers named by a decoded instruction, in operand order.
 fn regs_of(insn: &Insn) -> Vec<R> {
@@ -86,7 +119,7 @@ impl SubWindow {
             .iter()
             .copied()
             .collect::<Option<_>>()?;
-        if !orig.iter().all(mem_free) {
+        if !orig.iter().all(store_free) {
             return None;
         }
         let insns = &w.insns[range.clone()];
@@ -102,8 +135,11 @@ impl SubWindow {
             read = read.union(e.reads.minus(written));
             written = written.union(e.writes);
         }
-        let only_x = |s: LocSet| s.iter().all(|l| matches!(l, Loc::X(_) | Loc::Nzcv));
-        if !only_x(read) || !only_x(written) {
+        let only_x = |s: LocSet| {
+            s.iter()
+                .all(|l| matches!(l, Loc::X(_) | Loc::Nzcv | Loc::Mem))
+        };
+        if !only_x(read) || !only_x(written) || written.contains(Loc::Mem) {
             return None;
         }
         // Canonical renaming by first use.
@@ -173,6 +209,16 @@ impl SubWindow {
             dests,
             widths: widths(insns),
             consts: constants(insns),
+            loads: {
+                let ptrs = pointer_inputs(&insts, mask(read));
+                let mut b = load_bases(&insts);
+                if !b.is_empty() {
+                    b.extend((0..31).filter(|r| ptrs >> r & 1 == 1));
+                }
+                b.sort_unstable();
+                b.dedup();
+                b
+            },
             shifts: shifts(insns),
             flags: flags_in || written.contains(Loc::Nzcv) || !flags_out || label.is_some(),
         };
@@ -229,12 +275,25 @@ impl SubWindow {
     /// The problem on `count` test states; `None` when the original faults.
     pub fn problem(&self, seed: u64, count: usize) -> Option<Problem> {
         let mut rng = SplitMix64::new(seed ^ 0x5eed_5a17);
-        let tests: Vec<Machine> = (0..count).map(|k| test_state(&mut rng, k)).collect();
+        let pointers = pointer_inputs(&self.insts, self.inputs);
+        let loads = !self.shape.loads.is_empty();
+        let tests: Vec<Machine> = (0..count)
+            .map(|k| test_state(&mut rng, k, loads, pointers))
+            .collect();
+        let memory = if loads {
+            Memory {
+                base: MEMORY_BASE,
+                bytes: (0..MEMORY_SIZE).map(|_| rng.next_u64() as u8).collect(),
+            }
+        } else {
+            Memory::default()
+        };
         let mut expect = Vec::with_capacity(count);
         let mut expect_taken = Vec::with_capacity(count);
+        let mut dom = Concrete { mem: memory };
         for t in &tests {
             let mut m = t.clone();
-            let ending = concrete::run(&self.insts, &mut m, &mut Concrete::default()).ok()?;
+            let ending = concrete::run(&self.insts, &mut m, &mut dom).ok()?;
             expect.push(m);
             expect_taken.push(ending == Ending::Branched);
         }
@@ -247,14 +306,18 @@ impl SubWindow {
             branch: self.label.is_some(),
             defined: self.inputs,
             flags_defined: self.flags_in,
+            memory: dom.mem,
         })
     }
 
     /// The first test of `p` on which `seq` differs from the original.
     pub fn first_failure(&self, p: &Problem, seq: &[Inst]) -> Option<usize> {
+        let mut dom = Concrete {
+            mem: p.memory.clone(),
+        };
         (0..p.tests.len()).find(|&k| {
             let mut m = p.tests[k].clone();
-            let Ok(ending) = concrete::run(seq, &mut m, &mut Concrete::default()) else {
+            let Ok(ending) = concrete::run(seq, &mut m, &mut dom) else {
                 return true;
             };
             let want = &p.expect[k];
@@ -284,10 +347,14 @@ impl SubWindow {
 
 /// One test state: each register independently zero, small, a boundary
 /// value or random bits, so that no two inputs are tied together.
-fn test_state(rng: &mut SplitMix64, k: usize) -> Machine {
+/// Where loads are involved, address inputs point into the middle of the
+/// test memory and other inputs are small (possibly negative) indices.
+fn test_state(rng: &mut SplitMix64, k: usize, loads: bool, pointers: u32) -> Machine {
     let mut m = Machine::zeroed();
-    for x in m.x.iter_mut() {
+    for (r, x) in m.x.iter_mut().enumerate() {
         *x = match (k, rng.below(8)) {
+            _ if pointers >> r & 1 == 1 => MEMORY_BASE + MEMORY_SIZE as u64 / 2 + 8 * rng.below(64),
+            _ if loads => (rng.below(96) as i64 - 32) as u64,
             (0, _) | (_, 0) => 0,
             (_, 1 | 2) => rng.below(70),
             (_, 3 | 4) => boundary_values(rng),
@@ -323,6 +390,25 @@ fn rename_op2(o: Operand2, m: &[R; 33]) -> Operand2 {
             rm: m[rm as usize],
             ext,
             amount,
+        },
+    }
+}
+
+fn rename_addr(a: Addr, m: &[R; 33]) -> Addr {
+    let r = |x: R| m[x as usize];
+    Addr {
+        base: r(a.base),
+        offset: match a.offset {
+            AddrOffset::Reg { rm, ext, amount } => AddrOffset::Reg {
+                rm: r(rm),
+                ext,
+                amount,
+            },
+            o => o,
+        },
+        mode: match a.mode {
+            Writeback::Post(PostAmount::Reg(x)) => Writeback::Post(PostAmount::Reg(r(x))),
+            w => w,
         },
     }
 }
@@ -482,6 +568,19 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             nzcv,
             cond,
         },
+        Op::Load {
+            rt,
+            rt2,
+            bytes,
+            signed,
+            addr,
+        } => Op::Load {
+            rt: r(rt),
+            rt2: rt2.map(r),
+            bytes,
+            signed,
+            addr: rename_addr(addr, m),
+        },
         Op::BranchZero { nonzero, rt } => Op::BranchZero { nonzero, rt: r(rt) },
         Op::BranchBit { nonzero, rt, bit } => Op::BranchBit {
             nonzero,
@@ -516,6 +615,12 @@ fn immediates(insns: &[Insn]) -> Vec<u64> {
                 Operand::Modifier {
                     amount: Some(a), ..
                 } => out.extend(a.value.map(|v| v as u64)),
+                Operand::Mem(m) => {
+                    out.extend(m.offset.as_ref().and_then(|o| o.value).map(|v| v as u64));
+                    if let crate::asm::AddrMode::PostIndex(p) = &m.mode {
+                        out.extend(p.imm_value().map(|v| v as u64));
+                    }
+                }
                 _ => {}
             }
         }
@@ -523,10 +628,12 @@ fn immediates(insns: &[Insn]) -> Vec<u64> {
     out
 }
 
-/// The window's constants and simple relatives of them.
+/// The window's constants and simple relatives of them: negation,
+/// complement, ±1, their 32-bit forms, and one shifted by another.
 fn constants(insns: &[Insn]) -> Vec<u64> {
+    let imms = immediates(insns);
     let mut out = vec![0, 1, u64::MAX];
-    for c in immediates(insns) {
+    for &c in &imms {
         out.extend([
             c,
             c.wrapping_neg(),
@@ -539,6 +646,12 @@ fn constants(insns: &[Insn]) -> Vec<u64> {
             (c as u32).wrapping_neg() as u64,
             !(c as u32) as u64,
         ]);
+        for &s in imms.iter().filter(|&&s| s < 64) {
+            out.extend([c << s, c >> s]);
+        }
+        if c < 64 {
+            out.push(1 << c);
+        }
     }
     out.sort_unstable();
     out.dedup();
@@ -548,7 +661,13 @@ fn constants(insns: &[Insn]) -> Vec<u64> {
 /// Shift amounts and bit positions suggested by the window's constants.
 fn shifts(insns: &[Insn]) -> Vec<u8> {
     let mut out: Vec<u8> = vec![1];
-    for c in immediates(insns) {
+    let imms = immediates(insns);
+    for (i, &a) in imms.iter().enumerate() {
+        for &b in &imms[i + 1..] {
+            out.push(a.abs_diff(b).min(64) as u8);
+        }
+    }
+    for c in imms {
         for v in [c, c.wrapping_sub(1), c.wrapping_add(1)] {
             if v.is_power_of_two() {
                 out.push(v.trailing_zeros() as u8);

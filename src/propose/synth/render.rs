@@ -195,6 +195,23 @@ pub fn text(i: &Inst, label: &str) -> Option<String> {
             op2(o, sf),
             cond.name()
         ),
+        Op::Load {
+            rt,
+            rt2: None,
+            bytes,
+            signed,
+            addr,
+        } => {
+            let m = match (bytes, signed) {
+                (1, false) => "ldrb",
+                (1, true) => "ldrsb",
+                (2, false) => "ldrh",
+                (2, true) => "ldrsh",
+                (4, true) => "ldrsw",
+                _ => "ldr",
+            };
+            format!("{m} {}, {}", r(rt), address(&addr)?)
+        }
         Op::BranchCond { cond } => format!("b.{} {label}", cond.name()),
         Op::BranchZero { nonzero, rt } => {
             format!(
@@ -211,6 +228,28 @@ pub fn text(i: &Inst, label: &str) -> Option<String> {
             )
         }
         _ => return None,
+    })
+}
+
+/// An address without writeback.
+fn address(a: &Addr) -> Option<String> {
+    if a.mode != Writeback::None {
+        return None;
+    }
+    let base = reg(a.base, true);
+    Some(match a.offset {
+        AddrOffset::Imm(0) => format!("[{base}]"),
+        AddrOffset::Imm(o) => format!("[{base}, #{o}]"),
+        AddrOffset::Reg { rm, ext, amount } => {
+            let wide = ext.bits == 64;
+            let idx = reg(rm, wide);
+            match (wide, amount) {
+                (true, 0) => format!("[{base}, {idx}]"),
+                (true, a) => format!("[{base}, {idx}, lsl #{a}]"),
+                (false, 0) => format!("[{base}, {idx}, {}]", extend_name(ext)),
+                (false, a) => format!("[{base}, {idx}, {} #{a}]", extend_name(ext)),
+            }
+        }
     })
 }
 

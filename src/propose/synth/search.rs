@@ -8,7 +8,7 @@
 //! test it gets wrong, so most candidates cost one instruction step.
 
 use super::pool::Entry;
-use crate::semantics::concrete::{Concrete, Machine};
+use crate::semantics::concrete::{Concrete, Machine, Memory};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::step;
 use crate::semantics::inst::ZR;
@@ -32,6 +32,8 @@ pub struct Problem {
     /// Registers holding inputs on entry.
     pub defined: u32,
     pub flags_defined: bool,
+    /// The memory loads read (the same for every test).
+    pub memory: Memory,
 }
 
 impl Problem {
@@ -97,7 +99,9 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         lim,
         seen: HashMap::new(),
         out: Found::default(),
-        dom: Concrete::default(),
+        dom: Concrete {
+            mem: p.memory.clone(),
+        },
         single_output: p.outputs.count_ones() + p.flags_out as u32 + p.branch as u32 == 1,
         finals: Vec::new(),
         readers: vec![Vec::new(); 33],
