@@ -1,0 +1,58 @@
+//! The proof step of the pipeline: after the tests (the cheap reject), one
+//! query per candidate they accepted.
+
+use super::{Evidence, Proof, Prover};
+use crate::verify::{Verdict, VerifyJob};
+use rayon::prelude::*;
+
+/// A candidate after tests and proof.
+#[derive(Clone, Debug)]
+pub struct Judged {
+    /// The tests' verdict, or the counterexample the solver found.
+    pub verdict: Verdict,
+    /// With an equivalent verdict: proved, or tested and why not proved.
+    pub evidence: Option<Evidence>,
+    /// Whether the solver rejected what the tests accepted.
+    pub refuted: bool,
+    /// Milliseconds spent on the proof (0 when none was made).
+    pub proof_ms: f64,
+}
+
+/// Prove, in parallel, each job whose verdict is equivalent. A counterexample
+/// turns the verdict into one (the candidate is rejected, and described as
+/// the validator describes its own); a timeout or a block outside the
+/// semantics keeps it equivalent with the evidence `tested`.
+pub fn after_tests(jobs: &[VerifyJob], verdicts: Vec<Verdict>, prover: &Prover) -> Vec<Judged> {
+    jobs.par_iter()
+        .zip(verdicts)
+        .map(|(job, verdict)| {
+            if !verdict.is_equivalent() {
+                return Judged {
+                    verdict,
+                    evidence: None,
+                    refuted: false,
+                    proof_ms: 0.0,
+                };
+            }
+            let (proof, proof_ms) = prover.prove_timed(job.original, job.candidate, job.live_out);
+            let (verdict, evidence) = match proof {
+                Proof::Proved => (verdict, Some(Evidence::Proved)),
+                Proof::Unknown { reason } => {
+                    (verdict, Some(Evidence::Tested { not_proved: reason }))
+                }
+                Proof::Counterexample { description } => (
+                    Verdict::Counterexample {
+                        description: format!("{description} (found by the SMT solver)"),
+                    },
+                    None,
+                ),
+            };
+            Judged {
+                refuted: evidence.is_none(),
+                verdict,
+                evidence,
+                proof_ms,
+            }
+        })
+        .collect()
+}
