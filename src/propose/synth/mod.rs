@@ -58,6 +58,8 @@ pub struct SynthProposer {
     /// Searches run, and answers taken from the database instead.
     searches: AtomicU64,
     db_answers: AtomicU64,
+    /// Candidate evaluations made (for the benchmark).
+    evaluated: AtomicU64,
 }
 
 impl SynthProposer {
@@ -68,6 +70,7 @@ impl SynthProposer {
             db: db::RewriteDb::default(),
             searches: AtomicU64::new(0),
             db_answers: AtomicU64::new(0),
+            evaluated: AtomicU64::new(0),
             seed,
             pools: Mutex::new(HashMap::new()),
         }
@@ -86,6 +89,11 @@ impl SynthProposer {
             self.searches.load(Ordering::Relaxed),
             self.db_answers.load(Ordering::Relaxed),
         )
+    }
+
+    /// Candidate evaluations made so far.
+    pub fn evaluated(&self) -> u64 {
+        self.evaluated.load(Ordering::Relaxed)
     }
 
     fn budget_tag(&self) -> String {
@@ -224,6 +232,7 @@ impl SynthProposer {
             };
             let found = search::search(&p, &data, &branches, limits);
             *evals_left = evals_left.saturating_sub(found.evaluated);
+            self.evaluated.fetch_add(found.evaluated, Ordering::Relaxed);
             let mut out = Vec::new();
             let mut failures = Vec::new();
             for (seq, br) in &found.sequences {

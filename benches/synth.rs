@@ -1,0 +1,134 @@
+//! Superoptimizer speed, one core: candidate evaluations per second on the
+//! idiom corpus, windows per second on -O2 compiler output, and the time of
+//! a cold and a warm `peephole opt --propose rules,synth` of a 2,000-line
+//! -O2 file (the warm run answers from the result cache and the rewrite
+//! database). Medians of several runs.
+//!
+//! Run: `cargo bench --bench synth`
+
+use peephole::asm::Source;
+use peephole::cfg::functions;
+use peephole::pipeline::windows::windows;
+use peephole::propose::synth::SynthProposer;
+use peephole::propose::Window;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn windows_of(files: &[std::path::PathBuf]) -> Vec<Window> {
+    files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let src = Source::parse(&f.display().to_string(), text).unwrap();
+            windows(&functions(&src))
+                .into_iter()
+                .map(|s| s.window)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "s"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Evaluations per second and windows per second of one proposer run.
+fn run(ws: &[Window], budget: Duration, evals: Option<u64>) -> (f64, f64) {
+    let mut p = SynthProposer::new(budget, 1);
+    p.max_evals = evals;
+    let t = Instant::now();
+    for w in ws {
+        p.propose_window(w);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    (p.evaluated() as f64 / secs, ws.len() as f64 / secs)
+}
+
+fn opt_seconds(file: &Path, cache: &Path) -> f64 {
+    let t = Instant::now();
+    let st = Command::new(env!("CARGO_BIN_EXE_peephole"))
+        .args([
+            "opt",
+            "--propose",
+            "rules,synth",
+            "--abi",
+            "c",
+            "-o",
+            "/dev/null",
+        ])
+        .arg(file)
+        .env("PEEPHOLE_CACHE_DIR", cache)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let reps = 3;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .ok();
+    let idioms = windows_of(&files("fixtures/idioms"));
+    let mut o2 = files("fixtures/asm/gcc-O2");
+    o2.extend(files("fixtures/asm/clang-O2"));
+    let o2_windows = windows_of(&o2);
+    let budget = Duration::from_millis(peephole::cli::opt::DEFAULT_SYNTH_BUDGET_MS);
+    let (mut evals, mut idiom_wps, mut o2_wps) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (e, w) = run(&idioms, Duration::from_secs(60), Some(2_000_000));
+        evals.push(e);
+        idiom_wps.push(w);
+        o2_wps.push(run(&o2_windows, budget, None).1);
+    }
+    // A 2,000-line -O2 file: the gcc and clang -O2 fixtures, concatenated.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("o2.s");
+    let text: String = o2
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    std::fs::write(&big, &text).unwrap();
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for k in 0..reps {
+        let cache = dir.path().join(format!("cache{k}"));
+        cold.push(opt_seconds(&big, &cache));
+        warm.push(opt_seconds(&big, &cache));
+    }
+    println!("| measure | median of {reps} |");
+    println!("|---|---|");
+    println!(
+        "| candidate evaluations/s, one core (idioms) | {:.1}M |",
+        median(evals) / 1e6
+    );
+    println!(
+        "| idiom windows/s, one core, 2M evaluations cap | {:.1} |",
+        median(idiom_wps)
+    );
+    println!(
+        "| -O2 windows/s, one core, {} ms budget ({} windows) | {:.1} |",
+        budget.as_millis(),
+        o2_windows.len(),
+        median(o2_wps)
+    );
+    println!(
+        "| cold opt, {} lines -O2, rules+synth, all cores | {:.1} s |",
+        text.lines().count(),
+        median(cold)
+    );
+    println!("| warm opt, same file and cache | {:.2} s |", median(warm));
+}
