@@ -3,7 +3,8 @@
 # default: prints a markdown table, one row per function, with a mark where
 # `peephole opt` made it faster by llvm-mca (every rewrite verified), and a
 # total over the improvable functions (those whose `// best:` is not
-# "already optimal"). Run from anywhere; needs target/release/peephole.
+# "already optimal"). Run from anywhere; needs target/release/peephole. A
+# fresh cache directory per run (the merged model is built once in it).
 #
 # Usage: tools/idioms-table.sh [PROPOSERS...]   (default: rules llm synth default)
 set -euo pipefail
@@ -26,7 +27,7 @@ for f in "$root"/fixtures/idioms/*.s; do
   for s in "${sets[@]}"; do
     args=(--propose "$s")
     [ "$s" = default ] && args=()
-    "$bin" opt "$f" "${args[@]}" --no-cache --report "$work/r.json" -o /dev/null 2>/dev/null
+    PEEPHOLE_CACHE_DIR=$work/cache "$bin" opt "$f" "${args[@]}" --report "$work/r.json" -o /dev/null 2>/dev/null
     faster=$(python3 -c "import json;s=json.load(open('$work/r.json'))['summary'];print(int(s['cycles_after']<s['cycles_before']-1e-9))")
     if [ "$faster" = 1 ]; then
       printf " ✓ |"
