@@ -129,7 +129,9 @@ impl SynthProposer {
         let subs = problem::sub_windows(w, MAX_SUB);
         // Cheap searches everywhere before expensive ones anywhere.
         for len in 1..=MAX_LEN {
-            for sub in subs.iter().filter(|s| s.range.len() >= len) {
+            // Longer than the original only where its latency leaves room
+            // (a division by a constant), which the latency bound checks.
+            for sub in subs.iter().filter(|s| s.range.len() >= len || s.latency() > len as f64) {
                 if Instant::now() > deadline || out.len() >= MAX_CANDIDATES || evals_left == 0 {
                     return out;
                 }

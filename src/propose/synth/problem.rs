@@ -660,7 +660,8 @@ fn constants(insns: &[Insn]) -> Vec<u64> {
 
 /// Shift amounts and bit positions suggested by the window's constants.
 fn shifts(insns: &[Insn]) -> Vec<u8> {
-    let mut out: Vec<u8> = vec![1];
+    // 1, and the sign bits of both widths.
+    let mut out: Vec<u8> = vec![1, 31, 63];
     let imms = immediates(insns);
     for (i, &a) in imms.iter().enumerate() {
         for &b in &imms[i + 1..] {
@@ -670,7 +671,8 @@ fn shifts(insns: &[Insn]) -> Vec<u8> {
     for c in imms {
         for v in [c, c.wrapping_sub(1), c.wrapping_add(1)] {
             if v.is_power_of_two() {
-                out.push(v.trailing_zeros() as u8);
+                let k = v.trailing_zeros() as u8;
+                out.extend([k, 64 - k, 32u8.saturating_sub(k)]);
             }
         }
         if c < 64 {
