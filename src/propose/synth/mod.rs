@@ -131,7 +131,10 @@ impl SynthProposer {
         for len in 1..=MAX_LEN {
             // Longer than the original only where its latency leaves room
             // (a division by a constant), which the latency bound checks.
-            for sub in subs.iter().filter(|s| s.range.len() >= len || s.latency() > len as f64) {
+            for sub in subs
+                .iter()
+                .filter(|s| s.range.len() >= len || s.latency() > len as f64)
+            {
                 if Instant::now() > deadline || out.len() >= MAX_CANDIDATES || evals_left == 0 {
                     return out;
                 }
