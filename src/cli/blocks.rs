@@ -18,7 +18,7 @@ pub struct BlocksArgs {
     pub abi: Abi,
 }
 
-pub fn run(args: &BlocksArgs) -> Result<super::Status> {
+pub fn run(args: &BlocksArgs) -> Result<i32> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("{}: cannot read", args.file.display()))?;
     let rendered;
@@ -36,7 +36,7 @@ pub fn run(args: &BlocksArgs) -> Result<super::Status> {
     } else {
         print!("{}", render(&funcs));
     }
-    Ok(super::Status::Done)
+    Ok(0)
 }
 
 /// Human-readable listing (also used by snapshot tests).

@@ -2,7 +2,6 @@
 //! (fine-tuning data from real compiled code, and the evaluation table).
 
 use super::opt::{Engine, EngineArgs};
-use super::Status;
 use crate::dataset::eval::{answers_of, markdown, score, Answer, Row};
 use crate::dataset::{compile, examples_from, messages, BuildOptions, Example};
 use crate::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle, Suggestion};
@@ -61,7 +60,7 @@ fn c_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
+pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
     let engine = Engine::new(&EngineArgs {
         propose: Some(vec!["none".into()]),
         ..a.engine.clone()
@@ -181,7 +180,7 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
         serde_json::to_string_pretty(&stats)?.as_bytes(),
     )?;
     println!("{}", serde_json::to_string_pretty(&stats)?);
-    Ok(Status::Done)
+    Ok(0)
 }
 
 #[derive(clap::Args, Debug)]
@@ -257,7 +256,7 @@ fn llm_answers(
     Ok((answers, secs))
 }
 
-pub fn run_eval(a: &EvalArgs) -> Result<Status> {
+pub fn run_eval(a: &EvalArgs) -> Result<i32> {
     let engine = Engine::new(&EngineArgs {
         propose: Some(vec!["none".into()]),
         ..a.engine.clone()
@@ -453,9 +452,9 @@ fn finish_table(
     engine: &Engine,
     chosen: &[&Example],
     mut rows: Vec<Row>,
-) -> Result<Status> {
+) -> Result<i32> {
     let rules = RuleProposer::builtin()?;
-    let (ans, secs) = answers_of(&rules, chosen)?;
+    let (ans, secs) = answers_of(&rules, chosen);
     rows.push(score(
         "rule proposer",
         chosen,
@@ -475,5 +474,5 @@ fn finish_table(
             crate::dataset::eval::dump_jsonl(&rows, chosen).as_bytes(),
         )?;
     }
-    Ok(Status::Done)
+    Ok(0)
 }

@@ -3,5 +3,4 @@
 
 pub mod optimize;
 pub mod preprocess;
-pub mod search;
 pub mod windows;

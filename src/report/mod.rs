@@ -1,8 +1,7 @@
-//! Reporting: atomic output files, diffs, JSON and SARIF reports, warnings.
+//! Reporting: atomic output files, diffs, JSON and SARIF reports.
 
 pub mod diff;
 pub mod output;
 pub mod sarif;
-pub mod warnings;
 
 pub use output::write_atomic;

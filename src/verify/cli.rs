@@ -2,7 +2,6 @@
 
 use super::{Verdict, Verifier, VerifyConfig};
 use crate::asm::Insn;
-use crate::cli::Status;
 use crate::semantics::LocSet;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -49,16 +48,15 @@ pub fn parse_block(text: &str, name: &str) -> std::result::Result<Vec<Insn>, Str
     Ok(out)
 }
 
-/// Run the check: [`Status::Done`] (exit 0) for equivalent,
-/// [`Status::Found`] (1) for a counterexample, [`Status::Failed`] (2) for
-/// unsupported or invalid input; a validator that cannot run is an error.
-pub fn run(args: &VerifyArgs) -> Result<Status> {
+/// Run the check; the exit code is 0 for equivalent, 1 for a
+/// counterexample, 2 for unsupported or invalid input.
+pub fn run(args: &VerifyArgs) -> Result<i32> {
     let live_out = match &args.live_out {
         Some(list) => match LocSet::parse_list(list) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("invalid --live-out: {e}");
-                return Ok(Status::Failed);
+                return Ok(2);
             }
         },
         None => LocSet::ALL,
@@ -67,29 +65,29 @@ pub fn run(args: &VerifyArgs) -> Result<Status> {
         (Ok(o), Ok(c)) => (o, c),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("invalid input: {e}");
-            return Ok(Status::Failed);
+            return Ok(2);
         }
     };
     let verifier = Verifier::new(VerifyConfig {
         tests: args.tests,
         seed: args.seed,
     })?;
-    Ok(match verifier.check(&original, &candidate, live_out)? {
+    Ok(match verifier.check(&original, &candidate, live_out) {
         Verdict::Equivalent { tests } => {
             println!("equivalent ({tests} tests)");
-            Status::Done
+            0
         }
         Verdict::Counterexample { description } => {
             println!("not equivalent: {description}");
-            Status::Found
+            1
         }
         Verdict::Unsupported { reason } => {
             eprintln!("unsupported: {reason}");
-            Status::Failed
+            2
         }
         Verdict::Invalid { reason } => {
             eprintln!("invalid: {reason}");
-            Status::Failed
+            2
         }
     })
 }
