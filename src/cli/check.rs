@@ -244,13 +244,12 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
                 );
                 for w in &r.rewrites {
                     println!(
-                        "  line {}: {:.2} -> {:.2} cycles ({}, {} tests, {})",
+                        "  line {}: {:.2} -> {:.2} cycles ({}, {} tests)",
                         w.lines.first().copied().unwrap_or(0),
                         w.cycles_before,
                         w.cycles_after,
                         w.proposer,
-                        w.tests,
-                        w.evidence
+                        w.tests
                     );
                 }
                 print!("{}", unified(&r.name, &r.before, &r.after));

@@ -9,7 +9,6 @@ use crate::propose::llm::{LlmConfig, LlmProposer, PromptStyle};
 use crate::propose::rules::RuleProposer;
 use crate::propose::synth::SynthProposer;
 use crate::propose::Proposer;
-use crate::prove::ProofConfig;
 use crate::report::{diff::unified, write_atomic};
 use crate::verify::program::ProgramVerdict;
 use crate::verify::{Verifier, VerifyConfig};
@@ -83,23 +82,6 @@ pub struct EngineArgs {
     /// Result registers live at a `ret` without a `// peephole: live-out` annotation.
     #[arg(long, value_enum, env = "PEEPHOLE_ABI", default_value_t = Abi::default())]
     pub abi: Abi,
-    /// Apply only rewrites the SMT solver proved equivalent (not those only
-    /// tested: a timeout, or an instruction outside the semantics).
-    #[arg(long, env = "PEEPHOLE_REQUIRE_PROOF")]
-    pub require_proof: bool,
-    /// Time limit of each proof query, in milliseconds (0: no proofs).
-    #[arg(long, value_name = "MS", default_value_t = crate::prove::DEFAULT_TIMEOUT_MS)]
-    pub proof_timeout: u64,
-}
-
-impl EngineArgs {
-    /// `--proof-timeout` and `--require-proof`.
-    pub fn proof(&self) -> ProofConfig {
-        ProofConfig {
-            timeout_ms: self.proof_timeout,
-            require: self.require_proof,
-        }
-    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -147,8 +129,6 @@ pub struct Engine {
     _answers_dir: Option<tempfile::TempDir>,
     /// `--abi`: every run's `Options::abi`.
     pub abi: Abi,
-    /// `--proof-timeout`, `--require-proof`: every run's `Options::proof`.
-    pub proof: ProofConfig,
 }
 
 impl Engine {
@@ -226,7 +206,7 @@ impl Engine {
         }
         let cost = cost_model(&a.cpu)?;
         let fingerprint = format!(
-            "peephole {}|{}|tests {} seed {}|{}|{}",
+            "peephole {}|{}|tests {} seed {}|{}",
             env!("CARGO_PKG_VERSION"),
             proposers
                 .iter()
@@ -235,8 +215,7 @@ impl Engine {
                 .join(","),
             a.tests,
             a.seed,
-            cost.name(),
-            a.proof().fingerprint()
+            cost.name()
         );
         Ok(Engine {
             proposers,
@@ -248,7 +227,6 @@ impl Engine {
             cache: cache.map(|c| (c, fingerprint)),
             _answers_dir: answers_dir,
             abi: a.abi,
-            proof: a.proof(),
         })
     }
 
@@ -262,7 +240,6 @@ impl Engine {
         let opts = &Options {
             cache: self.cache.clone(),
             abi: self.abi,
-            proof: self.proof,
             ..opts.clone()
         };
         let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();
@@ -327,10 +304,8 @@ fn write_report(args: &OptArgs, outcome: &Outcome) -> Result<()> {
 fn summarize(outcome: &Outcome) {
     let s = &outcome.summary;
     eprintln!(
-        "peephole: {} rewrites ({} proved, {} tested only) in {} of {} blocks; est. cycles {:.1} -> {:.1}; instructions {} -> {}; {} rejected by the validator ({} of them by a proof); cost model: {}; {:.2}s",
+        "peephole: {} rewrites in {} of {} blocks; est. cycles {:.1} -> {:.1}; instructions {} -> {}; {} rejected by the validator; cost model: {}; {:.2}s",
         outcome.rewrites.len(),
-        s.rewrites_proved,
-        s.rewrites_tested,
         s.blocks_rewritten,
         s.blocks,
         s.cycles_before,
@@ -338,23 +313,9 @@ fn summarize(outcome: &Outcome) {
         s.instructions_before,
         s.instructions_after,
         outcome.rejected,
-        s.refuted_by_proof,
         outcome.cost_model,
         s.seconds
     );
-}
-
-/// With `--diff`: what stands behind each change, beside the patch (on
-/// stderr, so the patch itself stays applicable).
-fn evidence_lines(outcome: &Outcome) {
-    for r in &outcome.rewrites {
-        eprintln!(
-            "peephole: {} line {}: {}",
-            r.function,
-            r.lines.first().copied().unwrap_or(0),
-            r.evidence
-        );
-    }
 }
 
 /// ELF input: optimize the rendered disassembly, patch words in place.
@@ -390,7 +351,6 @@ fn run_elf(args: &OptArgs) -> Result<i32> {
     if args.diff {
         let name = args.file.display().to_string();
         print!("{}", unified(&name, &rendered.source.text, &outcome.text));
-        evidence_lines(&outcome);
     }
     crate::elf::write_output(&bin, &out_path, &patched)?;
     summarize(&outcome);
@@ -434,9 +394,6 @@ pub fn run(args: &OptArgs) -> Result<i32> {
     }
     if args.diff {
         print!("{}", unified(&name, &src.text, &outcome.text));
-        if !args.explain {
-            evidence_lines(&outcome);
-        }
     }
     if args.explain {
         explain(&outcome);
@@ -449,15 +406,8 @@ pub fn run(args: &OptArgs) -> Result<i32> {
 fn explain(outcome: &Outcome) {
     for r in &outcome.rewrites {
         eprintln!(
-            "\n{} block {} (lines {:?}), by {}, {} tests, {}, est. {:.2} -> {:.2} cycles",
-            r.function,
-            r.block,
-            r.lines,
-            r.proposer,
-            r.tests,
-            r.evidence,
-            r.cycles_before,
-            r.cycles_after
+            "\n{} block {} (lines {:?}), by {}, {} tests, est. {:.2} -> {:.2} cycles",
+            r.function, r.block, r.lines, r.proposer, r.tests, r.cycles_before, r.cycles_after
         );
         for l in &r.before {
             eprintln!("  - {l}");

@@ -4,9 +4,6 @@
 //! verify the ones that would be faster *against the original window*, keep
 //! the cheapest equivalent one. Verifying against the original (not the
 //! previous round's result) means every applied rewrite is checked directly.
-//! What the tests accept then goes to the SMT solver ([`crate::prove`]): a
-//! counterexample rejects it, and each applied rewrite says whether it was
-//! proved or only tested.
 
 use super::windows::{windows, Site};
 use crate::asm::{Insn, Source};
@@ -16,7 +13,6 @@ use crate::cost::{Cost, CostModel};
 use crate::patch::source::{apply, Edit};
 use crate::patch::Rewrite;
 use crate::propose::{Candidate, Proposer, Window};
-use crate::prove::{stage, Evidence, ProofConfig, Prover};
 use crate::verify::{Verdict, Verifier, VerifyJob};
 use anyhow::Result;
 use rayon::prelude::*;
@@ -37,8 +33,6 @@ pub struct Options {
     pub allow_growth: bool,
     /// Result registers live at a `ret` that no annotation covers.
     pub abi: Abi,
-    /// `--proof-timeout` and `--require-proof`.
-    pub proof: ProofConfig,
 }
 
 impl Default for Options {
@@ -48,7 +42,6 @@ impl Default for Options {
             max_rounds: 3,
             allow_growth: true,
             abi: Abi::default(),
-            proof: ProofConfig::default(),
         }
     }
 }
@@ -62,17 +55,6 @@ pub struct Summary {
     pub cycles_after: f64,
     pub instructions_before: usize,
     pub instructions_after: usize,
-    /// Applied rewrites the SMT solver proved equivalent.
-    pub rewrites_proved: usize,
-    /// Applied rewrites only tested (the reason is on each rewrite).
-    pub rewrites_tested: usize,
-    /// Candidates the tests accepted and the solver refuted (also counted
-    /// in `rejected`).
-    pub refuted_by_proof: usize,
-    /// Proof queries made (one per candidate the tests accepted) and the
-    /// time they took.
-    pub proof_queries: usize,
-    pub proof_seconds: f64,
     pub seconds: f64,
 }
 
@@ -102,38 +84,25 @@ struct CachedResult {
     cycles_before: f64,
     cycles_after: f64,
     trace: Option<String>,
-    evidence: Option<Evidence>,
-    proof_ms: f64,
 }
 
 /// The version changes whenever a cached result would be judged differently:
 /// 2 = the validator demands that a tenth of its test states complete;
 /// 3 = its memory holds valid pointers (blocks that load through a pointer
-/// read from memory now complete, and are judged);
-/// 5 = tested candidates are then proved (a counterexample rejects one) and
-/// results carry their evidence (4 was taken by a search-core version that
-/// was reverted).
+/// read from memory now complete, and are judged).
 fn cache_key(fingerprint: &str, site: &Site) -> CacheKey {
-    KeyBuilder::new("window-result-5")
+    KeyBuilder::new("window-result-3")
         .field("engine", fingerprint)
         .field("window", site.window.text())
         .field("live-out", site.window.live_out.to_string())
         .finish()
 }
 
-/// The candidate a window keeps, and what stands behind it.
-struct Accepted {
-    cand: Candidate,
-    tests: u32,
-    evidence: Evidence,
-    proof_ms: f64,
-}
-
 /// The state of one window across rounds.
 struct Progress {
     current: Vec<Insn>,
     current_cost: Cost,
-    accepted: Option<Accepted>,
+    accepted: Option<(Candidate, u32)>,
     active: bool,
 }
 
@@ -212,25 +181,20 @@ pub fn optimize(
                 instructions: current.len(),
             },
             current,
-            accepted: after.map(|insns| Accepted {
-                cand: Candidate {
-                    insns,
-                    proposer: hit.proposer.clone(),
-                    trace: hit.trace.clone(),
-                },
-                tests: hit.tests,
-                evidence: hit.evidence.clone().unwrap_or(Evidence::Tested {
-                    not_proved: "no proof recorded in the cache".into(),
-                }),
-                proof_ms: hit.proof_ms,
+            accepted: after.map(|insns| {
+                (
+                    Candidate {
+                        insns,
+                        proposer: hit.proposer.clone(),
+                        trace: hit.trace.clone(),
+                    },
+                    hit.tests,
+                )
             }),
             active: false,
         });
     }
     let mut rejected = 0;
-    let disk = opts.cache.as_ref().map(|(c, _)| c.clone());
-    let prover = Prover::new(opts.proof.timeout_ms).with_disk_cache(disk);
-    let mut proofs = stage::Tally::default();
 
     for round in 0..opts.max_rounds {
         let active: Vec<usize> = (0..sites.len()).filter(|&i| state[i].active).collect();
@@ -294,27 +258,17 @@ pub fn optimize(
             .par_chunks(chunk)
             .flat_map(|c| verifier.check_many(c))
             .collect();
-        // Then prove what the tests accepted.
-        let judged = stage::after_tests(&jobs, verdicts, &prover);
         for s in state.iter_mut() {
             s.active = false;
         }
-        for ((k, cand, c), j) in faster.iter().zip(judged) {
+        for ((k, cand, c), verdict) in faster.iter().zip(verdicts) {
             let st = &mut state[active[*k]];
-            proofs.count(&j);
-            match (j.verdict, j.evidence) {
-                (Verdict::Equivalent { tests }, Some(evidence)) => {
-                    // With --require-proof a tested-only candidate is not
-                    // applied (nor counted as rejected: nothing refuted it).
-                    if opts.proof.accepts(&evidence) && c.improves_on(&st.current_cost) {
+            match verdict {
+                Verdict::Equivalent { tests } => {
+                    if c.improves_on(&st.current_cost) {
                         st.current = cand.insns.clone();
                         st.current_cost = *c;
-                        st.accepted = Some(Accepted {
-                            cand: (*cand).clone(),
-                            tests,
-                            evidence,
-                            proof_ms: j.proof_ms,
-                        });
+                        st.accepted = Some(((*cand).clone(), tests));
                         st.active = true;
                     }
                 }
@@ -328,16 +282,20 @@ pub fn optimize(
             let (Some(k), st) = (&keys[i], &state[i]) else {
                 continue;
             };
-            let a = st.accepted.as_ref();
             let entry = CachedResult {
-                after: a.map(|_| st.current.iter().map(|x| x.to_string()).collect()),
-                proposer: a.map(|a| a.cand.proposer.clone()).unwrap_or_default(),
-                tests: a.map_or(0, |a| a.tests),
+                after: st
+                    .accepted
+                    .as_ref()
+                    .map(|_| st.current.iter().map(|x| x.to_string()).collect()),
+                proposer: st
+                    .accepted
+                    .as_ref()
+                    .map(|(c, _)| c.proposer.clone())
+                    .unwrap_or_default(),
+                tests: st.accepted.as_ref().map_or(0, |(_, t)| *t),
                 cycles_before: original_costs[i].cycles,
                 cycles_after: st.current_cost.cycles,
-                trace: a.and_then(|a| a.cand.trace.clone()),
-                evidence: a.map(|a| a.evidence.clone()),
-                proof_ms: a.map_or(0.0, |a| a.proof_ms),
+                trace: st.accepted.as_ref().and_then(|(c, _)| c.trace.clone()),
             };
             // A cache that cannot be written only costs speed.
             let _ = c.put("window-results", k, &entry);
@@ -358,14 +316,9 @@ pub fn optimize(
         summary.cycles_after += st.current_cost.cycles;
         summary.instructions_before += site.window.insns.len();
         summary.instructions_after += st.current.len();
-        let Some(a) = &st.accepted else {
+        let Some((cand, tests)) = &st.accepted else {
             continue;
         };
-        if a.evidence.is_proved() {
-            summary.rewrites_proved += 1;
-        } else {
-            summary.rewrites_tested += 1;
-        }
         rewritten_blocks.insert((site.function.clone(), site.block));
         edits.push(Edit {
             stmts: site.stmts.clone(),
@@ -377,19 +330,14 @@ pub fn optimize(
             lines: site.lines.clone(),
             before: site.window.insns.iter().map(|i| i.to_string()).collect(),
             after: st.current.iter().map(|i| i.to_string()).collect(),
-            proposer: a.cand.proposer.clone(),
-            tests: a.tests,
-            evidence: a.evidence.clone(),
-            proof_ms: a.proof_ms,
+            proposer: cand.proposer.clone(),
+            tests: *tests,
             cycles_before: original_costs[i].cycles,
             cycles_after: st.current_cost.cycles,
-            trace: a.cand.trace.clone(),
+            trace: cand.trace.clone(),
         });
     }
     summary.blocks_rewritten = rewritten_blocks.len();
-    summary.refuted_by_proof = proofs.refuted;
-    summary.proof_queries = proofs.queries;
-    summary.proof_seconds = proofs.ms / 1e3;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(Outcome {
         text: apply(src, &edits),
