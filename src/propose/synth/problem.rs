@@ -31,6 +31,9 @@ pub struct SubWindow {
     pub shape: Shape,
     /// Summed built-in latency of the original.
     latency: f64,
+    /// The window's immediates, their neighbours and zero: the values on
+    /// which a compare or a mask can differ from a would-be replacement.
+    edges: Vec<u64>,
     /// The original's text and what is live after it (for the database).
     pub original: Vec<String>,
     pub live: LocSet,
@@ -233,6 +236,7 @@ impl SubWindow {
             flags_out,
             label,
             shape,
+            edges: edges(insns),
             original: insns.iter().map(|i| i.to_string()).collect(),
             live,
         })
@@ -277,9 +281,26 @@ impl SubWindow {
         let mut rng = SplitMix64::new(seed ^ 0x5eed_5a17);
         let pointers = pointer_inputs(&self.insts, self.inputs);
         let loads = !self.shape.loads.is_empty();
-        let tests: Vec<Machine> = (0..count)
-            .map(|k| test_state(&mut rng, k, loads, pointers))
+        let mut tests: Vec<Machine> = (0..count)
+            .map(|k| test_state(&mut rng, k, loads, pointers, &self.shape.consts))
             .collect();
+        // Confirmation states start with every combination of edge values
+        // over the (non-address) inputs: a difference that needs two inputs
+        // at a constant at once (`cmp w7, #47; ccmp w5, #3, #0, ne`) is
+        // met for sure, not by luck.
+        if count > super::SEARCH_STATES {
+            let inputs: Vec<usize> = (0..31)
+                .filter(|r| (self.inputs & !pointers) >> r & 1 == 1)
+                .collect();
+            // Indices of loads stay small, so the original does not fault.
+            let edges: Vec<u64> = self
+                .edges
+                .iter()
+                .copied()
+                .filter(|&v| !loads || v < 64)
+                .collect();
+            grid(&mut tests[1..count / 2], &inputs, &edges);
+        }
         let memory = if loads {
             Memory {
                 base: MEMORY_BASE,
@@ -349,11 +370,22 @@ impl SubWindow {
 /// value or random bits, so that no two inputs are tied together.
 /// Where loads are involved, address inputs point into the middle of the
 /// test memory and other inputs are small (possibly negative) indices.
-fn test_state(rng: &mut SplitMix64, k: usize, loads: bool, pointers: u32) -> Machine {
+/// Often an input is one of the window's constants or a neighbour of one
+/// (`consts`): a compare with 120 or a `b.hs` on 197 differs from its
+/// would-be replacement on those values alone, which random draws miss.
+fn test_state(
+    rng: &mut SplitMix64,
+    k: usize,
+    loads: bool,
+    pointers: u32,
+    consts: &[u64],
+) -> Machine {
     let mut m = Machine::zeroed();
     for (r, x) in m.x.iter_mut().enumerate() {
+        let constant = k > 0 && !loads && !consts.is_empty() && rng.below(8) < 3;
         *x = match (k, rng.below(8)) {
             _ if pointers >> r & 1 == 1 => MEMORY_BASE + MEMORY_SIZE as u64 / 2 + 8 * rng.below(64),
+            _ if constant => consts[rng.below(consts.len() as u64) as usize],
             _ if loads => (rng.below(96) as i64 - 32) as u64,
             (0, _) | (_, 0) => 0,
             (_, 1 | 2) => rng.below(70),
@@ -365,6 +397,38 @@ fn test_state(rng: &mut SplitMix64, k: usize, loads: bool, pointers: u32) -> Mac
     m.set_nzcv(rng.below(16) << 28);
     m
 }
+/// Fill `states`' `inputs` with the combinations of `values`, one per state,
+/// as far as the states go.
+fn grid(states: &mut [Machine], inputs: &[usize], values: &[u64]) {
+    if inputs.is_empty() || values.is_empty() {
+        return;
+    }
+    for (g, m) in states.iter_mut().enumerate() {
+        let mut rest = g;
+        for &r in inputs {
+            m.x[r] = values[rest % values.len()];
+            rest /= values.len();
+        }
+        if rest > 0 {
+            return;
+        }
+    }
+}
+
+/// Zero and each immediate of the window with its neighbours, in 64 and
+/// 32 bits.
+fn edges(insns: &[Insn]) -> Vec<u64> {
+    let mut out = vec![0];
+    for c in immediates(insns) {
+        for v in [c, c.wrapping_sub(1), c.wrapping_add(1)] {
+            out.extend([v, v & 0xffff_ffff]);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// A register map: canonical→real (`to_canon` false) or real→canonical.
 fn rename_map(real: &[R], to_canon: bool) -> [R; 33] {
     let mut map: [R; 33] = std::array::from_fn(|i| i as R);
