@@ -68,7 +68,7 @@ fn main() {
             assemble_batch(&pairs, 1).unwrap();
             let a = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let verdicts = pool.install(|| verifier.check_many(&jobs));
+            let verdicts = pool.install(|| verifier.check_many(&jobs)).unwrap();
             let total = t.elapsed().as_secs_f64();
             assert!(verdicts.iter().all(|v| v.is_equivalent()), "{verdicts:?}");
             let executions = (jobs.len() as u64 * u64::from(tests) * 2) as f64;

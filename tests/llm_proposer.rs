@@ -93,7 +93,7 @@ fn batched_proposals_parse_and_are_cached() {
     assert!(first.generated_tokens > 0);
 
     // Candidates come with the chain-of-code trace.
-    let cands = p.propose(&windows);
+    let cands = p.propose(&windows).unwrap();
     assert_eq!(cands.len(), windows.len());
     for c in cands.iter().flatten() {
         assert_eq!(c.proposer, "llm");
@@ -105,7 +105,7 @@ fn batched_proposals_parse_and_are_cached() {
     // A new proposer over the same cache asks the model nothing either.
     drop(p);
     let q = LlmProposer::with_cache(config(), Cache::at(dir.path())).unwrap();
-    let again = q.propose(&windows);
+    let again = q.propose(&windows).unwrap();
     assert_eq!(q.stats().sequences, 0);
     assert_eq!(q.stats().cache_hits, 3);
     let texts = |c: &Vec<Vec<peephole::propose::Candidate>>| -> Vec<Vec<String>> {
@@ -192,7 +192,7 @@ fn shipped_adapter_is_merged_once_and_cached_apart() {
         v
     };
     let p = LlmProposer::with_cache(merged.clone(), Cache::at(dir.path())).unwrap();
-    p.propose(&windows);
+    p.propose(&windows).unwrap();
     assert_eq!(p.stats().sequences, 1);
     let files = models();
     assert_eq!(files.len(), 1, "{files:?}");
@@ -210,7 +210,7 @@ fn shipped_adapter_is_merged_once_and_cached_apart() {
     drop(p);
 
     let again = LlmProposer::with_cache(merged.clone(), Cache::at(dir.path())).unwrap();
-    again.propose(&windows);
+    again.propose(&windows).unwrap();
     assert_eq!(again.stats().cache_hits, 1);
     assert_eq!(models(), files);
     assert_eq!(
@@ -224,7 +224,7 @@ fn shipped_adapter_is_merged_once_and_cached_apart() {
         ..merged
     };
     let r = LlmProposer::with_cache(run_time, Cache::at(dir.path())).unwrap();
-    r.propose(&windows);
+    r.propose(&windows).unwrap();
     assert_eq!(r.stats().cache_hits, 0);
     assert_eq!(r.stats().sequences, 1);
 }

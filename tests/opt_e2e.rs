@@ -216,3 +216,78 @@ fn a_second_run_is_served_from_the_result_cache() {
     assert_eq!(first.2, second.2);
     assert_eq!(second.1, 0);
 }
+
+/// Failures are loud. A proposer asked for by name that cannot run fails the
+/// command (exit 2, with the reason); one that is only on by default is left
+/// out with a warning, on which `check` fails (a CI job must not pass on a
+/// partial check) while `opt` goes on; and a validator whose assembler cannot
+/// run is an error, never a rejection of every candidate (which used to exit
+/// 0 with nothing optimized).
+#[test]
+fn a_broken_proposer_or_validator_is_loud() {
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let missing = "/nonexistent/model.gguf";
+    let o = peephole()
+        .args(["check", "--all", "--no-cache", "--tests", "50"])
+        .args(["--propose", "llm", "--model", missing])
+        .arg("fixtures/handwritten/inefficient.s")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("model file {missing} does not exist")),
+        "{}",
+        stderr(&o)
+    );
+
+    // Nothing to improve, and the default proposers (the LLM among them).
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.s");
+    std::fs::write(
+        &clean,
+        "\t.text\n\t.global\tf\n\t.type\tf, %function\nf:\n\tadd\tx0, x0, x1\n\tret\n",
+    )
+    .unwrap();
+    let quick = ["--no-cache", "--tests", "50", "--synth-budget", "5"];
+    let o = peephole()
+        .args(["check", "--all"])
+        .args(quick)
+        .args(["--model", missing])
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: LLM proposer off")
+            && stderr(&o).contains("failing the check"),
+        "{}",
+        stderr(&o)
+    );
+    let o = peephole()
+        .arg("opt")
+        .args(quick)
+        .args(["--model", missing])
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: LLM proposer off"),
+        "{}",
+        stderr(&o)
+    );
+
+    // No assembler on PATH: the validator cannot run.
+    let o = peephole()
+        .env("PATH", dir.path())
+        .args(["opt", "--propose", "rules", "--no-cache", "--tests", "50"])
+        .arg("fixtures/handwritten/inefficient.s")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the validator could not assemble"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -283,7 +283,7 @@ fn batched_propose_keeps_window_order() {
         window("nop", ""),
         window("add x0, x1, #0", "x0"),
     ];
-    let out = builtin().propose(&ws);
+    let out = builtin().propose(&ws).unwrap();
     assert_eq!(out.len(), 3);
     assert_eq!(out[0][0].proposer, "rules:mov-self-x");
     assert!(out[1].is_empty());
@@ -361,7 +361,7 @@ fn a_large_batch_gets_candidates_for_every_window() {
     let body = "ldr x0, [sp, 16]; ldr x1, [sp, 24]; add w2, w0, w1; uxtw x2, w2; \
                 mov x3, #8; mul x4, x2, x3; str x4, [sp, 8]; ldr x5, [sp, 8]; cmp x5, #0; b.eq .L1";
     let ws: Vec<Window> = (0..2000).map(|_| window(body, "x4,x5,mem")).collect();
-    let out = builtin().propose(&ws);
+    let out = builtin().propose(&ws).unwrap();
     assert_eq!(out.len(), ws.len());
     assert!(out.iter().all(|c| c.len() >= 5), "{:#?}", out[0]);
 }
@@ -467,7 +467,7 @@ fn validator_accepts_examples_and_rejects_wrong_rules() {
             live_out: w.live_out,
         })
         .collect();
-    let verdicts = v.check_many(&jobs);
+    let verdicts = v.check_many(&jobs).unwrap();
     let bad: Vec<String> = cases
         .iter()
         .zip(&verdicts)
@@ -483,7 +483,7 @@ fn validator_accepts_examples_and_rejects_wrong_rules() {
     ] {
         let w = window(src, live);
         let c = &wrong.propose_window(&w)[0];
-        let verdict = v.check(&w.insns, &c.insns, w.live_out);
+        let verdict = v.check(&w.insns, &c.insns, w.live_out).unwrap();
         assert!(
             matches!(verdict, Verdict::Counterexample { .. }),
             "{} on `{src}`: {verdict:?}",
@@ -542,7 +542,7 @@ fn rules_on_fixtures_survive_the_validator() {
             live_out: w.live_out,
         })
         .collect();
-    let verdicts = v.check_many(&jobs);
+    let verdicts = v.check_many(&jobs).unwrap();
     let mut census: BTreeMap<String, [usize; 3]> = BTreeMap::new();
     let mut wrong = Vec::new();
     for ((rule, w, c), verdict) in cases.iter().zip(&verdicts) {

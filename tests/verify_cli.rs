@@ -16,14 +16,15 @@ fn args(o: &str, c: &str, live: Option<&str>) -> VerifyArgs {
 
 #[test]
 fn exit_codes() {
-    assert_eq!(run(&args("orig.s", "cand.s", Some("x0,mem"))).unwrap(), 0);
+    let code = |a: VerifyArgs| run(&a).unwrap().code();
+    assert_eq!(code(args("orig.s", "cand.s", Some("x0,mem"))), 0);
     // x2 is clobbered by the candidate: live by default.
-    assert_eq!(run(&args("orig.s", "cand.s", None)).unwrap(), 1);
-    assert_eq!(run(&args("orig.s", "wrong.s", Some("x0"))).unwrap(), 1);
-    assert_eq!(run(&args("orig.s", "bad.s", None)).unwrap(), 2);
-    assert_eq!(run(&args("excl.s", "orig.s", None)).unwrap(), 2);
-    assert_eq!(run(&args("empty.s", "empty.s", None)).unwrap(), 0);
-    assert_eq!(run(&args("orig.s", "cand.s", Some("x99"))).unwrap(), 2);
+    assert_eq!(code(args("orig.s", "cand.s", None)), 1);
+    assert_eq!(code(args("orig.s", "wrong.s", Some("x0"))), 1);
+    assert_eq!(code(args("orig.s", "bad.s", None)), 2);
+    assert_eq!(code(args("excl.s", "orig.s", None)), 2);
+    assert_eq!(code(args("empty.s", "empty.s", None)), 0);
+    assert_eq!(code(args("orig.s", "cand.s", Some("x99"))), 2);
     assert!(run(&args("missing.s", "cand.s", None)).is_err());
 }
 

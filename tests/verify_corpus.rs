@@ -82,7 +82,7 @@ fn corpus_is_classified_as_expected() {
         })
         .collect();
     let verifier = Verifier::new(VerifyConfig::default()).unwrap();
-    let verdicts = verifier.check_many(&jobs);
+    let verdicts = verifier.check_many(&jobs).unwrap();
     let mut wrong = Vec::new();
     for (c, v) in corpus.case.iter().zip(&verdicts) {
         if kind(v) != c.expect {
@@ -96,7 +96,7 @@ fn corpus_is_classified_as_expected() {
         wrong.join("\n")
     );
     // Same seed, same verdicts (including counterexample text).
-    assert_eq!(verifier.check_many(&jobs[..20]), verdicts[..20]);
+    assert_eq!(verifier.check_many(&jobs[..20]).unwrap(), verdicts[..20]);
 }
 
 /// Every case within the semantics is answered by a proof or a

@@ -18,7 +18,7 @@ pub struct BlocksArgs {
     pub abi: Abi,
 }
 
-pub fn run(args: &BlocksArgs) -> Result<i32> {
+pub fn run(args: &BlocksArgs) -> Result<super::Status> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("{}: cannot read", args.file.display()))?;
     let rendered;
@@ -36,7 +36,7 @@ pub fn run(args: &BlocksArgs) -> Result<i32> {
     } else {
         print!("{}", render(&funcs));
     }
-    Ok(0)
+    Ok(super::Status::Done)
 }
 
 /// Human-readable listing (also used by snapshot tests).

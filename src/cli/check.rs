@@ -1,8 +1,11 @@
 //! `peephole check FILE...`: the pre-commit / CI check. Exit 0 when no
 //! verified improvement exists, 1 when one does (with the diff), and with
-//! `--fix` apply them and still exit 1 so the user re-stages, as formatters do.
+//! `--fix` apply them and still exit 1 so the user re-stages, as formatters do;
+//! 2 when the check could not run in full: an error, or a warning such as a
+//! proposer that could not be loaded (see [`super::exit_code`]).
 
 use super::opt::{Engine, EngineArgs};
+use super::Status;
 use crate::asm::Source;
 use crate::patch::source::{apply, Edit};
 use crate::patch::Rewrite;
@@ -210,7 +213,7 @@ fn check_file(engine: &Engine, args: &CheckArgs, path: &Path) -> Result<FileResu
     })
 }
 
-pub fn run(args: &CheckArgs) -> Result<i32> {
+pub fn run(args: &CheckArgs) -> Result<Status> {
     let engine = Engine::new(&args.engine)?;
     let mut results = Vec::new();
     for f in &args.files {
@@ -262,5 +265,5 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
             eprintln!("peephole: fixed {}; re-stage it", r.name);
         }
     }
-    Ok(if found { 1 } else { 0 })
+    Ok(if found { Status::Found } else { Status::Done })
 }

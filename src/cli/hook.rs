@@ -107,7 +107,7 @@ fn hooks_dir() -> Result<PathBuf> {
     })
 }
 
-fn install(a: &InstallArgs) -> Result<i32> {
+fn install(a: &InstallArgs) -> Result<super::Status> {
     let dir = hooks_dir()?;
     let path = dir.join("pre-commit");
     if path.exists() && !a.force {
@@ -128,10 +128,10 @@ fn install(a: &InstallArgs) -> Result<i32> {
             .with_context(|| format!("making {} executable", path.display()))?;
     }
     eprintln!("peephole: installed {}", path.display());
-    Ok(0)
+    Ok(super::Status::Done)
 }
 
-pub fn run(a: &HookArgs) -> Result<i32> {
+pub fn run(a: &HookArgs) -> Result<super::Status> {
     match &a.action {
         HookAction::Install(i) => install(i),
     }

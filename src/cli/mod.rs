@@ -23,7 +23,7 @@ pub enum Command {
     Blocks(blocks::BlocksArgs),
     /// Optimize a file: propose, verify, cost, patch.
     Opt(opt::OptArgs),
-    /// Pre-commit/CI check: exit 1 with a diff when verified improvements exist.
+    /// Pre-commit/CI check: exit 1 with a diff when verified improvements exist, 2 on an error or warning.
     Check(check::CheckArgs),
     /// Build the fine-tuning dataset from compiled C programs (verified targets only).
     Dataset(research::DatasetArgs),
@@ -37,8 +37,33 @@ pub enum Command {
     Verify(crate::verify::cli::VerifyArgs),
 }
 
-/// Run the parsed command; returns the process exit code.
-pub fn run(cli: Cli) -> anyhow::Result<i32> {
+/// What a command concluded. Commands return one; [`Status::code`] is the
+/// only place exit statuses are numbered, and [`exit_code`] the only place an
+/// error or a warning turns into one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0: done (`check`: nothing to improve; `verify`: equivalent).
+    Done,
+    /// Exit 1: `check` found verified improvements (applied or not);
+    /// `verify` found a counterexample.
+    Found,
+    /// Exit 2: the command could not do its job: an error, an invalid input,
+    /// a block the validator cannot judge; for `check`, also any warning.
+    Failed,
+}
+
+impl Status {
+    pub const fn code(self) -> i32 {
+        match self {
+            Status::Done => 0,
+            Status::Found => 1,
+            Status::Failed => 2,
+        }
+    }
+}
+
+/// Run the parsed command.
+pub fn run(cli: &Cli) -> anyhow::Result<Status> {
     match &cli.command {
         Command::Blocks(a) => blocks::run(a),
         Command::Opt(a) => opt::run(a),
@@ -49,4 +74,29 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Hook(a) => hook::run(a),
         Command::Synth(a) => synth::run(a),
     }
+}
+
+/// Run the parsed command and decide the process's exit status: an error is
+/// printed and fails the command; a warning (see
+/// [`crate::report::warnings`]) fails `check`, whose passing must mean that
+/// the whole check ran (a CI job or a commit hook relies on it), while the
+/// other commands have done what was asked and only say so.
+pub fn exit_code(cli: &Cli) -> i32 {
+    let status = match run(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("peephole: error: {e:#}");
+            Status::Failed
+        }
+    };
+    let warnings = crate::report::warnings::count();
+    let strict = matches!(cli.command, Command::Check(_));
+    if strict && warnings > 0 && status != Status::Failed {
+        eprintln!(
+            "peephole: failing the check: {warnings} warning{} above (it may have missed improvements)",
+            if warnings == 1 { "" } else { "s" }
+        );
+        return Status::Failed.code();
+    }
+    status.code()
 }

@@ -1,15 +1,16 @@
 //! `peephole opt FILE`: the main job.
 
+use super::Status;
 use crate::asm::Source;
 use crate::cache::Cache;
 use crate::cfg::Abi;
 use crate::cost::{cost_model, DEFAULT_CPU};
 use crate::pipeline::optimize::{optimize, Options, Outcome};
-use crate::propose::llm::{LlmConfig, LlmProposer, PromptStyle};
+use crate::propose::llm::{LlmConfig, LlmProposer, ModelNotInstalled, PromptStyle};
 use crate::propose::rules::RuleProposer;
 use crate::propose::synth::SynthProposer;
 use crate::propose::Proposer;
-use crate::report::{diff::unified, write_atomic};
+use crate::report::{diff::unified, warnings::warn, write_atomic};
 use crate::verify::program::ProgramVerdict;
 use crate::verify::{Verifier, VerifyConfig};
 use anyhow::{bail, Context, Result};
@@ -122,8 +123,8 @@ pub struct Engine {
     pub proposers: Vec<Box<dyn Proposer>>,
     pub verifier: Verifier,
     pub cost: Box<dyn crate::cost::CostModel>,
-    /// Result cache and the fingerprint of everything that decides results.
-    pub cache: Option<(Cache, String)>,
+    /// Result cache (`None` with `--no-cache`).
+    pub cache: Option<Cache>,
     /// With `--no-cache`, the LLM answer cache's directory: fresh for this
     /// engine and deleted with it, so no run reuses another run's answers.
     _answers_dir: Option<tempfile::TempDir>,
@@ -193,9 +194,15 @@ impl Engine {
                     let made = LlmProposer::with_cache(llm_cfg.clone(), llm_cache);
                     match made {
                         Ok(l) => proposers.push(Box::new(l)),
-                        // Asked for by name: an error. By default: say so and go on.
+                        // Asked for by name: an error. By default: go on
+                        // without it, with a note when no model is installed
+                        // (it is not available) and a warning when one was
+                        // named or found and fails (`check` fails on it).
                         Err(e) if explicit => return Err(e),
-                        Err(e) => eprintln!("peephole: LLM proposer off: {e:#}"),
+                        Err(e) if e.is::<ModelNotInstalled>() => {
+                            eprintln!("peephole: LLM proposer off: {e:#}")
+                        }
+                        Err(e) => warn(format_args!("LLM proposer off: {e:#}")),
                     }
                 }
                 other => bail!("unknown proposer `{other}` (available: rules, synth, llm, none)"),
@@ -205,18 +212,6 @@ impl Engine {
             proposers.push(Box::new(RuleProposer::from_file(f)?));
         }
         let cost = cost_model(&a.cpu)?;
-        let fingerprint = format!(
-            "peephole {}|{}|tests {} seed {}|{}",
-            env!("CARGO_PKG_VERSION"),
-            proposers
-                .iter()
-                .map(|p| p.fingerprint())
-                .collect::<Vec<_>>()
-                .join(","),
-            a.tests,
-            a.seed,
-            cost.name()
-        );
         Ok(Engine {
             proposers,
             verifier: Verifier::new(VerifyConfig {
@@ -224,7 +219,7 @@ impl Engine {
                 seed: a.seed,
             })?,
             cost,
-            cache: cache.map(|c| (c, fingerprint)),
+            cache,
             _answers_dir: answers_dir,
             abi: a.abi,
         })
@@ -319,7 +314,7 @@ fn summarize(outcome: &Outcome) {
 }
 
 /// ELF input: optimize the rendered disassembly, patch words in place.
-fn run_elf(args: &OptArgs) -> Result<i32> {
+fn run_elf(args: &OptArgs) -> Result<Status> {
     // Loaded from its path so that a new output file gets the input's mode.
     let bin = crate::elf::Binary::load(&args.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
@@ -354,10 +349,10 @@ fn run_elf(args: &OptArgs) -> Result<i32> {
     }
     crate::elf::write_output(&bin, &out_path, &patched)?;
     summarize(&outcome);
-    Ok(0)
+    Ok(Status::Done)
 }
 
-pub fn run(args: &OptArgs) -> Result<i32> {
+pub fn run(args: &OptArgs) -> Result<Status> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("{}: cannot read", args.file.display()))?;
     if crate::elf::is_elf(&bytes) {
@@ -399,7 +394,7 @@ pub fn run(args: &OptArgs) -> Result<i32> {
         explain(&outcome);
     }
     summarize(&outcome);
-    Ok(0)
+    Ok(Status::Done)
 }
 
 /// Each accepted rewrite with the reasoning that proposed it.

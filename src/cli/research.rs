@@ -2,6 +2,7 @@
 //! (fine-tuning data from real compiled code, and the evaluation table).
 
 use super::opt::{Engine, EngineArgs};
+use super::Status;
 use crate::dataset::eval::{answers_of, markdown, score, Answer, Row};
 use crate::dataset::{compile, examples_from, messages, BuildOptions, Example};
 use crate::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle, Suggestion};
@@ -60,7 +61,7 @@ fn c_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
+pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
     let engine = Engine::new(&EngineArgs {
         propose: Some(vec!["none".into()]),
         ..a.engine.clone()
@@ -180,7 +181,7 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<i32> {
         serde_json::to_string_pretty(&stats)?.as_bytes(),
     )?;
     println!("{}", serde_json::to_string_pretty(&stats)?);
-    Ok(0)
+    Ok(Status::Done)
 }
 
 #[derive(clap::Args, Debug)]
@@ -256,7 +257,7 @@ fn llm_answers(
     Ok((answers, secs))
 }
 
-pub fn run_eval(a: &EvalArgs) -> Result<i32> {
+pub fn run_eval(a: &EvalArgs) -> Result<Status> {
     let engine = Engine::new(&EngineArgs {
         propose: Some(vec!["none".into()]),
         ..a.engine.clone()
@@ -452,9 +453,9 @@ fn finish_table(
     engine: &Engine,
     chosen: &[&Example],
     mut rows: Vec<Row>,
-) -> Result<i32> {
+) -> Result<Status> {
     let rules = RuleProposer::builtin()?;
-    let (ans, secs) = answers_of(&rules, chosen);
+    let (ans, secs) = answers_of(&rules, chosen)?;
     rows.push(score(
         "rule proposer",
         chosen,
@@ -474,5 +475,5 @@ fn finish_table(
             crate::dataset::eval::dump_jsonl(&rows, chosen).as_bytes(),
         )?;
     }
-    Ok(0)
+    Ok(Status::Done)
 }

@@ -1,6 +1,7 @@
 //! `peephole synth export`: the superoptimizer's rewrite database as a rule
 //! file, so the rule library can grow from what searches found.
 
+use super::Status;
 use crate::cache::{write_atomically, Cache};
 use crate::propose::rules::RuleProposer;
 use crate::propose::synth::db::{Learned, RewriteDb};
@@ -30,7 +31,7 @@ pub enum SynthCommand {
     },
 }
 
-pub fn run(a: &SynthArgs) -> Result<i32> {
+pub fn run(a: &SynthArgs) -> Result<Status> {
     match &a.command {
         SynthCommand::Export { output, tests } => export(output, *tests),
     }
@@ -47,25 +48,27 @@ fn verified(entries: Vec<Learned>, tests: u32) -> Result<Vec<Learned>> {
             .map(|t| crate::asm::Insn::parse_plain(t).ok())
             .collect()
     };
-    Ok(entries
-        .into_iter()
-        .filter(|l| {
-            let (Some(orig), Some(first), Ok(live)) = (
-                parse(&l.original),
-                l.replacements
-                    .iter()
-                    .min_by_key(|r| r.len())
-                    .and_then(|r| parse(r)),
-                LocSet::parse_list(&l.live_out),
-            ) else {
-                return false;
-            };
-            verifier.check(&orig, &first, live).is_equivalent()
-        })
-        .collect())
+    let mut kept = Vec::new();
+    for l in entries {
+        let (Some(orig), Some(first), Ok(live)) = (
+            parse(&l.original),
+            l.replacements
+                .iter()
+                .min_by_key(|r| r.len())
+                .and_then(|r| parse(r)),
+            LocSet::parse_list(&l.live_out),
+        ) else {
+            continue;
+        };
+        // A validator that cannot run is an error, not a refusal.
+        if verifier.check(&orig, &first, live)?.is_equivalent() {
+            kept.push(l);
+        }
+    }
+    Ok(kept)
 }
 
-fn export(output: &PathBuf, tests: u32) -> Result<i32> {
+fn export(output: &PathBuf, tests: u32) -> Result<Status> {
     let cache = Cache::open_default()?;
     let entries = RewriteDb::new(Some(cache.clone())).entries();
     let total = entries.len();
@@ -82,5 +85,5 @@ fn export(output: &PathBuf, tests: u32) -> Result<i32> {
         cache.dir().display(),
         total - kept.len(),
     );
-    Ok(0)
+    Ok(Status::Done)
 }

@@ -5,10 +5,11 @@
 
 use super::Example;
 use crate::asm::Insn;
-use crate::cost::CostModel;
+use crate::cost::{Cost, CostModel};
+use crate::pipeline::search::{judge, Trial, Verify};
 use crate::propose::{Proposer, Window};
 use crate::semantics::effects;
-use crate::verify::{Verdict, Verifier, VerifyJob};
+use crate::verify::{Verdict, Verifier};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -185,31 +186,31 @@ pub fn score(
             }
         }
     }
-    let vjobs: Vec<VerifyJob> = jobs
+    // Judged as the search judges its candidates (same acceptance rule),
+    // except that every answer is verified, not only the faster ones.
+    let trials: Vec<Trial> = jobs
         .iter()
-        .map(|(k, c)| VerifyJob {
-            original: &windows[*k].insns,
+        .map(|(k, c)| Trial {
+            window: &windows[*k],
             candidate: c,
-            live_out: windows[*k].live_out,
+            current: Cost {
+                cycles: examples[*k].cycles_before,
+                instructions: windows[*k].insns.len(),
+            },
         })
         .collect();
-    let verdicts = verifier.check_many(&vjobs);
-    let blocks: Vec<&[Insn]> = jobs.iter().map(|(_, c)| c.as_slice()).collect();
-    let costs = cost.cost_each(&blocks);
-    for (((k, cand), v), c) in jobs.iter().zip(&verdicts).zip(costs) {
+    let judged = judge(verifier, cost, &trials, Verify::All)?;
+    for (((k, cand), t), j) in jobs.iter().zip(&trials).zip(&judged) {
+        let v = j.verdict().expect("every answer verified");
         if v.is_equivalent() {
             io += 1;
             row.outcome_each[*k] = "equivalent";
-            if let Ok(c) = c {
-                if c.cycles < examples[*k].cycles_before - 1e-9
-                    || ((c.cycles - examples[*k].cycles_before).abs() < 1e-9
-                        && cand.len() < windows[*k].insns.len())
-                {
-                    improved += 1;
-                    saved += examples[*k].cycles_before - c.cycles;
-                    row.saved_each[*k] = examples[*k].cycles_before - c.cycles;
-                    row.outcome_each[*k] = "improved";
-                }
+            if j.accepts(&t.current) {
+                let c = j.cost.expect("accepted, so costed");
+                improved += 1;
+                saved += t.current.cycles - c.cycles;
+                row.saved_each[*k] = t.current.cycles - c.cycles;
+                row.outcome_each[*k] = "improved";
             }
         } else {
             let cause = classify(v, &windows[*k].insns, cand);
@@ -233,10 +234,10 @@ pub fn score(
 }
 
 /// Answers of a proposer: its first candidate, or "no change".
-pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64) {
+pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> anyhow::Result<(Vec<Answer>, f64)> {
     let windows: Vec<Window> = examples.iter().map(|e| e.window()).collect();
     let t = Instant::now();
-    let cands = p.propose(&windows);
+    let cands = p.propose(&windows)?;
     let secs = t.elapsed().as_secs_f64();
     let answers = cands
         .into_iter()
@@ -252,7 +253,7 @@ pub fn answers_of(p: &dyn Proposer, examples: &[&Example]) -> (Vec<Answer>, f64)
             }
         })
         .collect();
-    (answers, secs)
+    Ok((answers, secs))
 }
 
 /// Every row's answer to every example with its outcome, one JSON object

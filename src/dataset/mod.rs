@@ -11,16 +11,17 @@ pub mod augment;
 
 use crate::asm::{Insn, Source};
 use crate::cfg::functions;
-use crate::cost::{Cost, CostModel};
+use crate::cost::CostModel;
+use crate::pipeline::search::Search;
 use crate::pipeline::windows::windows;
 use crate::propose::llm::{without_branch, PromptStyle, PIECE_MAX};
-use crate::propose::{Proposer, Window};
+use crate::propose::{Candidate, Proposer, Window};
 use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
-use crate::verify::{Verifier, VerifyJob};
+use crate::verify::Verifier;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -207,57 +208,66 @@ pub struct BuildOptions {
     pub max_windows: usize,
 }
 
-/// A window and its candidate rewrites (with where each came from).
-struct Item {
-    w: Window,
-    subset: String,
-    cands: Vec<(String, Vec<Insn>)>,
+/// The enumerative search's proposer: [`deletions`] of windows of at most
+/// `max_len` instructions.
+struct Deletions {
+    max_len: usize,
 }
 
-type Found = Option<(Cost, Option<(usize, Cost)>)>;
+impl Proposer for Deletions {
+    fn name(&self) -> &str {
+        "enum"
+    }
 
-/// For each item: its cost, and its cheapest verified improving candidate.
-/// Costs in one llvm-mca call, verification in one validator batch.
-fn search(items: &[Item], verifier: &Verifier, cost: &dyn CostModel) -> Vec<Found> {
-    let mut blocks: Vec<&[Insn]> = Vec::new();
-    for it in items {
-        blocks.push(&it.w.insns);
-        blocks.extend(it.cands.iter().map(|(_, c)| c.as_slice()));
-    }
-    let costs = cost.cost_each(&blocks);
-    let mut jobs: Vec<VerifyJob> = Vec::new();
-    let mut job_ref: Vec<(usize, usize, Cost)> = Vec::new();
-    let mut before: Vec<Option<Cost>> = Vec::new();
-    let mut at = 0;
-    for (n, it) in items.iter().enumerate() {
-        let b = costs[at].as_ref().ok().copied();
-        before.push(b);
-        for (i, (_, c)) in it.cands.iter().enumerate() {
-            if let (Some(b), Ok(cc)) = (b, &costs[at + 1 + i]) {
-                if cc.improves_on(&b) {
-                    jobs.push(VerifyJob {
-                        original: &it.w.insns,
-                        candidate: c,
-                        live_out: it.w.live_out,
-                    });
-                    job_ref.push((n, i, *cc));
+    fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+        Ok(windows
+            .iter()
+            .map(|w| {
+                if w.insns.len() > self.max_len {
+                    return Vec::new();
                 }
-            }
-        }
-        at += 1 + it.cands.len();
+                deletions(&w.insns)
+                    .into_iter()
+                    .map(|insns| Candidate {
+                        insns,
+                        proposer: self.name().into(),
+                        trace: None,
+                    })
+                    .collect()
+            })
+            .collect())
     }
-    let verdicts = verifier.check_many(&jobs);
-    let mut best: Vec<Option<(usize, Cost)>> = vec![None; items.len()];
-    for ((n, i, c), v) in job_ref.into_iter().zip(verdicts) {
-        if v.is_equivalent() && best[n].is_none_or(|(_, b)| c.improves_on(&b)) {
-            best[n] = Some((i, c));
-        }
+}
+
+/// Augmentation's proposer: each augmented window's known target (by window
+/// text and live-out), proposed as `augment`.
+struct Targets(HashMap<String, Vec<Insn>>);
+
+fn target_key(w: &Window) -> String {
+    format!("{}|{}", w.text(), w.live_out)
+}
+
+impl Proposer for Targets {
+    fn name(&self) -> &str {
+        "augment"
     }
-    before
-        .into_iter()
-        .zip(best)
-        .map(|(b, f)| b.map(|b| (b, f)))
-        .collect()
+
+    fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+        Ok(windows
+            .iter()
+            .map(|w| {
+                self.0
+                    .get(&target_key(w))
+                    .map(|t| Candidate {
+                        insns: t.clone(),
+                        proposer: self.name().into(),
+                        trace: None,
+                    })
+                    .into_iter()
+                    .collect()
+            })
+            .collect())
+    }
 }
 
 /// Examples from one compiled program.
@@ -298,52 +308,58 @@ pub fn examples_from(
             work.push((w, "general".into(), None));
         }
     }
-    // Phase 1: the compiled windows themselves. Every window's candidates are
-    // gathered first so that costing and verification run as one batch each
-    // (one llvm-mca and one assembler run per phase, not one per window).
+    // Phase 1: the compiled windows themselves, searched with the rules and
+    // the enumerative search as proposers; phase 2: the augmented windows,
+    // with their targets as the proposal. Each phase is one search over all
+    // its windows, so that costing and verification run in batches, not once
+    // per window.
     let (general, augmented): (Vec<_>, Vec<_>) =
         work.into_iter().partition(|(_, _, t)| t.is_none());
-    let mut best_of: std::collections::HashMap<String, Vec<Insn>> =
-        std::collections::HashMap::new();
+    let mut best_of: HashMap<String, Vec<Insn>> = HashMap::new();
+    let enumerate = Deletions {
+        max_len: opts.enum_max,
+    };
     for (phase, items) in [general, augmented].into_iter().enumerate() {
-        let mut batch: Vec<Item> = Vec::new();
+        let mut batch: Vec<(Window, String)> = Vec::new();
+        let mut targets: HashMap<String, Vec<Insn>> = HashMap::new();
         for (w, subset, original) in items {
-            if !seen.insert(format!("{}|{}", w.text(), w.live_out)) {
+            if !seen.insert(target_key(&w)) {
                 continue;
             }
-            let mut cands: Vec<(String, Vec<Insn>)> = Vec::new();
-            match original {
-                // Phase 2: an augmented window's target is its original's
-                // best verified version (or the original itself).
-                Some(orig) => {
-                    let key = format!("{}|{}", text(&orig).join("\n"), w.live_out);
-                    cands.push(("augment".into(), best_of.get(&key).cloned().unwrap_or(orig)));
-                }
-                None => {
-                    for c in rules
-                        .propose(std::slice::from_ref(&w))
-                        .into_iter()
-                        .flatten()
-                    {
-                        cands.push((c.proposer, c.insns));
-                    }
-                    if w.insns.len() <= opts.enum_max {
-                        cands.extend(
-                            deletions(&w.insns)
-                                .into_iter()
-                                .map(|d| ("enum".to_string(), d)),
-                        );
-                    }
-                }
+            // Phase 2: an augmented window's target is its original's best
+            // verified version (or the original itself).
+            if let Some(orig) = original {
+                let key = format!("{}|{}", text(&orig).join("\n"), w.live_out);
+                let target = best_of.get(&key).cloned().unwrap_or(orig);
+                targets.insert(target_key(&w), target);
             }
-            batch.push(Item { w, subset, cands });
+            batch.push((w, subset));
         }
-        for (it, best) in batch.iter().zip(search(&batch, verifier, cost)) {
-            let Some((before, found)) = best else {
+        let targets = Targets(targets);
+        let proposers: Vec<&dyn Proposer> = match phase {
+            0 => vec![rules, &enumerate],
+            _ => vec![&targets],
+        };
+        // One round: a target is a verified rewrite of the window itself.
+        let search = Search {
+            proposers: &proposers,
+            verifier,
+            cost,
+            max_rounds: 1,
+            allow_growth: true,
+        };
+        let asks: Vec<Window> = batch.iter().map(|(w, _)| w.clone()).collect();
+        let searched = search.run(&asks, &|_, _| {})?;
+        for ((w, subset), found) in batch.iter().zip(searched.found) {
+            let Some(before) = found.before else {
                 continue;
             };
-            let (origin, target, after) = match found {
-                Some((i, c)) => (it.cands[i].0.clone(), Some(text(&it.cands[i].1)), c.cycles),
+            let (origin, target, after) = match found.best {
+                Some(b) => (
+                    b.candidate.proposer,
+                    Some(text(&b.candidate.insns)),
+                    b.cost.cycles,
+                ),
                 None => {
                     if phase == 1 {
                         continue; // an augmentation that did not verify is dropped
@@ -357,9 +373,8 @@ pub fn examples_from(
             };
             if phase == 0 {
                 if let Some(t) = &target {
-                    let key = format!("{}|{}", it.w.text(), it.w.live_out);
                     best_of.insert(
-                        key,
+                        target_key(w),
                         t.iter().filter_map(|s| Insn::parse_plain(s).ok()).collect(),
                     );
                 }
@@ -367,12 +382,12 @@ pub fn examples_from(
             out.push(Example {
                 program: program.to_string(),
                 split: split.to_string(),
-                subset: it.subset.clone(),
+                subset: subset.clone(),
                 origin,
-                window: text(&it.w.insns),
-                live_out: it.w.live_out.to_string(),
+                window: text(&w.insns),
+                live_out: w.live_out.to_string(),
                 target,
-                trace: chain_of_code(&it.w.insns, it.w.live_out),
+                trace: chain_of_code(&w.insns, w.live_out),
                 cycles_before: before.cycles,
                 cycles_after: after,
             });

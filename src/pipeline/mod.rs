@@ -3,4 +3,5 @@
 
 pub mod optimize;
 pub mod preprocess;
+pub mod search;
 pub mod windows;

@@ -106,8 +106,10 @@ fn ser_insns<S: serde::Serializer>(v: &[Insn], s: S) -> Result<S::Ok, S::Error> 
 pub trait Proposer: Send + Sync {
     /// Short name used in `--propose` and reports.
     fn name(&self) -> &str;
-    /// Candidates for each window, in the same order as `windows`.
-    fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>>;
+    /// Candidates for each window, in the same order as `windows`. An error
+    /// when the proposer itself fails (a model that cannot decode): never
+    /// "no candidates", which would change the answer without a word.
+    fn propose(&self, windows: &[Window]) -> anyhow::Result<Vec<Vec<Candidate>>>;
     /// Everything that determines this proposer's answers (rule texts,
     /// model and adapter hashes, prompt version, settings): part of the
     /// pipeline's result-cache key.

@@ -2,6 +2,7 @@
 
 use super::{Verdict, Verifier, VerifyConfig};
 use crate::asm::Insn;
+use crate::cli::Status;
 use crate::semantics::LocSet;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -48,15 +49,16 @@ pub fn parse_block(text: &str, name: &str) -> std::result::Result<Vec<Insn>, Str
     Ok(out)
 }
 
-/// Run the check; the exit code is 0 for equivalent, 1 for a
-/// counterexample, 2 for unsupported or invalid input.
-pub fn run(args: &VerifyArgs) -> Result<i32> {
+/// Run the check: [`Status::Done`] (exit 0) for equivalent,
+/// [`Status::Found`] (1) for a counterexample, [`Status::Failed`] (2) for
+/// unsupported or invalid input; a validator that cannot run is an error.
+pub fn run(args: &VerifyArgs) -> Result<Status> {
     let live_out = match &args.live_out {
         Some(list) => match LocSet::parse_list(list) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("invalid --live-out: {e}");
-                return Ok(2);
+                return Ok(Status::Failed);
             }
         },
         None => LocSet::ALL,
@@ -65,29 +67,29 @@ pub fn run(args: &VerifyArgs) -> Result<i32> {
         (Ok(o), Ok(c)) => (o, c),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("invalid input: {e}");
-            return Ok(2);
+            return Ok(Status::Failed);
         }
     };
     let verifier = Verifier::new(VerifyConfig {
         tests: args.tests,
         seed: args.seed,
     })?;
-    Ok(match verifier.check(&original, &candidate, live_out) {
+    Ok(match verifier.check(&original, &candidate, live_out)? {
         Verdict::Equivalent { tests } => {
             println!("equivalent ({tests} tests)");
-            0
+            Status::Done
         }
         Verdict::Counterexample { description } => {
             println!("not equivalent: {description}");
-            1
+            Status::Found
         }
         Verdict::Unsupported { reason } => {
             eprintln!("unsupported: {reason}");
-            2
+            Status::Failed
         }
         Verdict::Invalid { reason } => {
             eprintln!("invalid: {reason}");
-            2
+            Status::Failed
         }
     })
 }

@@ -316,10 +316,10 @@ mod tests {
         pool.install(|| {
             for _ in 0..2 {
                 let same = block(&["add x0, x2, x1"]);
-                assert!(v.check(&orig, &same, LocSet::ALL).is_equivalent());
+                assert!(v.check(&orig, &same, LocSet::ALL).unwrap().is_equivalent());
                 let differs = block(&["sub x0, x1, x2"]);
                 assert!(matches!(
-                    v.check(&orig, &differs, LocSet::ALL),
+                    v.check(&orig, &differs, LocSet::ALL).unwrap(),
                     Verdict::Counterexample { .. }
                 ));
             }
@@ -345,7 +345,7 @@ mod tests {
             "add x0, x1, x2",
         ]);
         pool.install(|| {
-            let r = v.check(&b, &b, LocSet::ALL);
+            let r = v.check(&b, &b, LocSet::ALL).unwrap();
             assert!(
                 matches!(r, Verdict::Equivalent { .. } | Verdict::Unsupported { .. }),
                 "{r:?}"

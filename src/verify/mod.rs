@@ -17,6 +17,7 @@ pub mod support;
 
 use crate::asm::{Insn, Operand};
 use crate::semantics::LocSet;
+use anyhow::Context;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -31,7 +32,10 @@ pub enum Verdict {
     /// A state on which they differ, described for a human.
     Counterexample { description: String },
     /// Contains something that cannot be sandboxed (system registers,
-    /// exclusives, barriers, svc...): never accepted.
+    /// exclusives, barriers, svc...), or the original faults on too many
+    /// states to be compared: never accepted. A property of the blocks,
+    /// never of the validator's tools: an assembler or emulator that cannot
+    /// run is an error of [`Verifier::check_many`], not a verdict.
     Unsupported { reason: String },
     /// Does not assemble or is otherwise malformed.
     Invalid { reason: String },
@@ -42,6 +46,13 @@ impl Verdict {
         matches!(self, Verdict::Equivalent { .. })
     }
 }
+
+/// Changes whenever the same blocks could be judged differently with the
+/// same tests and seed (so results cached under [`Verifier::fingerprint`]
+/// are not reused): 2 = a tenth of the test states must complete; 3 = memory
+/// holds valid pointers (blocks that load through a pointer read from memory
+/// now complete, and are judged).
+pub const VERSION: u32 = 3;
 
 /// How hard to test.
 #[derive(Clone, Copy, Debug)]
@@ -102,20 +113,38 @@ impl Verifier {
         self.cfg
     }
 
+    /// What decides this validator's verdicts (its version, tests and
+    /// seed): part of the key of any cached result that depends on them.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "validator-{VERSION} tests {} seed {}",
+            self.cfg.tests, self.cfg.seed
+        )
+    }
+
     /// Check one pair.
-    pub fn check(&self, original: &[Insn], candidate: &[Insn], live_out: LocSet) -> Verdict {
-        self.check_many(&[VerifyJob {
-            original,
-            candidate,
-            live_out,
-        }])
-        .pop()
-        .expect("one verdict per job")
+    pub fn check(
+        &self,
+        original: &[Insn],
+        candidate: &[Insn],
+        live_out: LocSet,
+    ) -> anyhow::Result<Verdict> {
+        Ok(self
+            .check_many(&[VerifyJob {
+                original,
+                candidate,
+                live_out,
+            }])?
+            .pop()
+            .expect("one verdict per job"))
     }
 
     /// Batch: assembles all originals/candidates in as few assembler runs as
     /// possible, then runs the jobs in parallel. One verdict per job, in order.
-    pub fn check_many(&self, jobs: &[VerifyJob]) -> Vec<Verdict> {
+    /// An error when the validator itself fails (the assembler or linker
+    /// cannot run, the emulator cannot start or load the code): a verdict
+    /// only ever judges the blocks.
+    pub fn check_many(&self, jobs: &[VerifyJob]) -> anyhow::Result<Vec<Verdict>> {
         let mut verdicts: Vec<Option<Verdict>> = jobs
             .iter()
             .map(|j| {
@@ -130,35 +159,30 @@ impl Verifier {
                 .iter()
                 .map(|&k| (jobs[k].original, jobs[k].candidate))
                 .collect();
-            let image = match assemble::assemble_batch(&pairs, self.cfg.seed) {
-                Ok(i) => Arc::new(i),
-                Err(e) => {
-                    for &k in chunk {
-                        verdicts[k] = Some(Verdict::Invalid {
-                            reason: format!("{e:#}"),
-                        });
-                    }
-                    continue;
-                }
-            };
+            // Text that does not assemble is a verdict per job; a tool that
+            // does not run is this error.
+            let image = Arc::new(
+                assemble::assemble_batch(&pairs, self.cfg.seed)
+                    .context("the validator could not assemble its test code")?,
+            );
             let results: Vec<Verdict> = chunk
                 .par_iter()
                 .enumerate()
                 .map(|(i, &k)| match &image.jobs[i] {
-                    Err(reason) => Verdict::Invalid {
+                    Err(reason) => Ok(Verdict::Invalid {
                         reason: reason.clone(),
-                    },
+                    }),
                     Ok(asm) => self.run_job(&image, asm, &jobs[k]),
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
             for (&k, v) in chunk.iter().zip(results) {
                 verdicts[k] = Some(v);
             }
         }
-        verdicts
+        Ok(verdicts
             .into_iter()
             .map(|v| v.expect("every job judged"))
-            .collect()
+            .collect())
     }
 
     fn run_job(
@@ -166,29 +190,23 @@ impl Verifier {
         image: &Arc<Image>,
         asm: &assemble::AssembledJob,
         job: &VerifyJob,
-    ) -> Verdict {
+    ) -> anyhow::Result<Verdict> {
         ENGINE.with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot
                 .as_ref()
                 .is_none_or(|e| !Arc::ptr_eq(e.pattern(), &self.pattern))
             {
-                match exec::Engine::new(self.pattern.clone()) {
-                    Ok(e) => *slot = Some(e),
-                    Err(e) => {
-                        return Verdict::Unsupported {
-                            reason: format!("{e:#}"),
-                        }
-                    }
-                }
+                *slot = Some(
+                    exec::Engine::new(self.pattern.clone())
+                        .context("the validator could not start its emulator (Unicorn)")?,
+                );
             }
             let engine = slot.as_mut().expect("engine just made");
-            if let Err(e) = engine.load(image) {
-                return Verdict::Unsupported {
-                    reason: format!("{e:#}"),
-                };
-            }
-            self.run_tests(engine, asm, job)
+            engine
+                .load(image)
+                .context("the validator could not load its test code into the emulator")?;
+            Ok(self.run_tests(engine, asm, job))
         })
     }
 
@@ -285,11 +303,11 @@ mod tests {
         let x0 = LocSet::parse_list("x0").unwrap();
         let orig = block(&["ldr x0, [sp, 8]", "ldr w0, [x0]", "sxtw x0, w0"]);
         assert_eq!(
-            v.check(&orig, &orig, x0),
+            v.check(&orig, &orig, x0).unwrap(),
             Verdict::Equivalent { tests: cfg.tests }
         );
         let dropped = block(&["ldr x0, [sp, 8]", "ldr w0, [x0]"]);
-        let r = v.check(&orig, &dropped, x0);
+        let r = v.check(&orig, &dropped, x0).unwrap();
         assert!(matches!(r, Verdict::Counterexample { .. }), "{r:?}");
 
         // Two pointers read from memory (`*a + *b`, both spilled; `**pp`):
@@ -305,7 +323,7 @@ mod tests {
             ]),
             block(&["ldr x0, [sp, 8]", "ldr x0, [x0]", "ldr w0, [x0]"]),
         ] {
-            let r = v.check(&b, &b, x0);
+            let r = v.check(&b, &b, x0).unwrap();
             assert_eq!(r, Verdict::Equivalent { tests: cfg.tests }, "{b:?}");
         }
     }

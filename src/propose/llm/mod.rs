@@ -19,7 +19,8 @@ pub use grammar::{
     grammar_for, grammar_version, window_constants, ANSWER_GRAMMAR, FREE_IMM_DIGITS,
 };
 pub use model_file::{
-    find_packaged_model, install_hint, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, MODEL_ENV,
+    find_packaged_model, install_hint, ModelNotInstalled, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256,
+    MODEL_ENV,
 };
 pub use prompt::{Prefill, PromptStyle, PromptTemplate, Role};
 
@@ -210,8 +211,10 @@ impl LlmProposer {
             AdapterChoice::Path(p) => model_file::resolve_adapter(Some(p), &cache)?,
         };
         // The file llama.cpp loads, and the adapter it applies at run time.
-        // A merge that fails (an adapter of a shape the merged type cannot hold, a full
-        // disk) only costs speed: say so and apply the adapter at run time.
+        // A merge that fails (an adapter of a shape the merged type cannot
+        // hold, a full disk) need not stop the run: warn (the run-time adapter
+        // is slower and proposes less, so `check` fails on it) and apply the
+        // adapter at run time.
         // An adapter applied at run time is checked first (llama.cpp's own
         // refusal says only "null result"); a cached merge was checked when
         // it was built, so a warm start reads no adapter file.
@@ -221,10 +224,10 @@ impl LlmProposer {
                     Ok(p) => Some(p),
                     Err(e) => {
                         let trained_for = merge::check_adapter(&a.path)?;
-                        eprintln!(
-                            "peephole: warning: could not merge the adapter into the model \
-                             ({e:#}); applying it at run time (slower)"
-                        );
+                        crate::report::warnings::warn(format_args!(
+                            "could not merge the adapter into the model ({e:#}); \
+                             applying it at run time (slower)"
+                        ));
                         warn_run_time_use(&a.path, trained_for);
                         None
                     }
@@ -374,38 +377,6 @@ impl LlmProposer {
             .map(|a| a.iter().map(Generation::from_raw).collect())
             .collect())
     }
-
-    /// Candidates for each window; errors (the model thread failing) are
-    /// returned rather than swallowed. A window is asked piece by piece
-    /// ([`PIECE_MAX`] instructions at most, see [`Window::pieces`]), without
-    /// its final branch (answers name no labels); each piece's rewrite is
-    /// put back between the window's other instructions.
-    pub fn try_propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
-        let mut asks: Vec<Window> = Vec::new();
-        let mut owners: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-        for (wi, w) in windows.iter().enumerate() {
-            let (body, _branch) = without_branch(w);
-            for (range, piece) in body.pieces(PIECE_MAX) {
-                if !piece.insns.is_empty() {
-                    asks.push(piece);
-                    owners.push((wi, range));
-                }
-            }
-        }
-        let gens = self.generate(&asks, self.cfg.prompt)?;
-        let mut out: Vec<Vec<Candidate>> = vec![Vec::new(); windows.len()];
-        for ((ask, g), (wi, range)) in asks.iter().zip(gens).zip(owners) {
-            let w = &windows[wi];
-            for c in candidates_from(ask, g) {
-                // The branch, if any, is after every piece: it comes back here.
-                let mut insns = w.insns[..range.start].to_vec();
-                insns.extend(c.insns);
-                insns.extend_from_slice(&w.insns[range.end..]);
-                out[wi].push(Candidate { insns, ..c });
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// The window without its final branch, with what is live before that
@@ -528,13 +499,35 @@ impl Proposer for LlmProposer {
         )
     }
 
-    fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>> {
-        match self.try_propose(windows) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("peephole: the LLM proposer failed: {e:#}");
-                vec![Vec::new(); windows.len()]
+    /// Candidates for each window; a model that fails (to load, to decode)
+    /// is an error, never "no candidates". A window is asked piece by piece
+    /// ([`PIECE_MAX`] instructions at most, see [`Window::pieces`]), without
+    /// its final branch (answers name no labels); each piece's rewrite is
+    /// put back between the window's other instructions.
+    fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+        let mut asks: Vec<Window> = Vec::new();
+        let mut owners: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (wi, w) in windows.iter().enumerate() {
+            let (body, _branch) = without_branch(w);
+            for (range, piece) in body.pieces(PIECE_MAX) {
+                if !piece.insns.is_empty() {
+                    asks.push(piece);
+                    owners.push((wi, range));
+                }
             }
         }
+        let gens = self.generate(&asks, self.cfg.prompt)?;
+        let mut out: Vec<Vec<Candidate>> = vec![Vec::new(); windows.len()];
+        for ((ask, g), (wi, range)) in asks.iter().zip(gens).zip(owners) {
+            let w = &windows[wi];
+            for c in candidates_from(ask, g) {
+                // The branch, if any, is after every piece: it comes back here.
+                let mut insns = w.insns[..range.start].to_vec();
+                insns.extend(c.insns);
+                insns.extend_from_slice(&w.insns[range.end..]);
+                out[wi].push(Candidate { insns, ..c });
+            }
+        }
+        Ok(out)
     }
 }

@@ -32,6 +32,21 @@ pub fn install_hint() -> String {
     )
 }
 
+/// No model was named (`--model`, `$PEEPHOLE_MODEL`) and none is installed:
+/// the LLM proposer is not available, which is not a failure of a model (by
+/// default the proposer is then left out, with a note). Displays the install
+/// hint.
+#[derive(Debug)]
+pub struct ModelNotInstalled;
+
+impl std::fmt::Display for ModelNotInstalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&install_hint())
+    }
+}
+
+impl std::error::Error for ModelNotInstalled {}
+
 /// A model file chosen for use, with its content hash (part of cache keys).
 #[derive(Clone, Debug)]
 pub struct ResolvedFile {
@@ -57,7 +72,7 @@ pub fn resolve_model(explicit: Option<&Path>, cache: &Cache) -> Result<ResolvedF
             }
             p
         }
-        None => find_packaged_model().ok_or_else(|| anyhow::anyhow!(install_hint()))?,
+        None => find_packaged_model().ok_or(ModelNotInstalled)?,
     };
     let is_default_name = path.file_name().is_some_and(|n| n == DEFAULT_MODEL_FILE);
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());

@@ -233,7 +233,7 @@ impl Proposer for RuleProposer {
         format!("rules:{}", self.fingerprint)
     }
 
-    fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>> {
-        windows.par_iter().map(|w| self.propose_window(w)).collect()
+    fn propose(&self, windows: &[Window]) -> anyhow::Result<Vec<Vec<Candidate>>> {
+        Ok(windows.par_iter().map(|w| self.propose_window(w)).collect())
     }
 }

@@ -274,8 +274,8 @@ impl Proposer for SynthProposer {
         )
     }
 
-    fn propose(&self, windows: &[Window]) -> Vec<Vec<Candidate>> {
-        windows.par_iter().map(|w| self.propose_window(w)).collect()
+    fn propose(&self, windows: &[Window]) -> anyhow::Result<Vec<Vec<Candidate>>> {
+        Ok(windows.par_iter().map(|w| self.propose_window(w)).collect())
     }
 }
 

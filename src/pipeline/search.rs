@@ -1,0 +1,554 @@
+//! The search core, the one loop every command runs: windows → proposals →
+//! cost → verify → accept (`opt` and `check` through
+//! [`super::optimize`], `dataset` directly; `eval` scores given answers with
+//! its [`judge`] step).
+//!
+//! Per window, in bounded rounds: ask every proposer, cost all candidates,
+//! verify the ones that would be faster *against the original window*, keep
+//! the cheapest equivalent one ([`Judgement::accepts`], the acceptance rule).
+//! Verifying against the original (not the previous round's result) means
+//! every applied rewrite is checked directly.
+//!
+//! [`CachedSearch`] wraps a search with the on-disk result cache; the search
+//! itself knows nothing of caching.
+
+use crate::asm::Insn;
+use crate::cache::{Cache, CacheKey, KeyBuilder};
+use crate::cost::{Cost, CostModel};
+use crate::propose::{Candidate, Proposer, Window};
+use crate::verify::{Verdict, Verifier, VerifyJob};
+use anyhow::Result;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// The parts and knobs of a search.
+pub struct Search<'a> {
+    pub proposers: &'a [&'a dyn Proposer],
+    pub verifier: &'a Verifier,
+    pub cost: &'a dyn CostModel,
+    /// Rounds of propose→verify per window (a bounded fixed point).
+    pub max_rounds: usize,
+    /// Whether a rewrite may be longer than its window (not when patching a
+    /// binary in place).
+    pub allow_growth: bool,
+}
+
+/// A verified rewrite the search kept.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub candidate: Candidate,
+    /// Its estimated cost.
+    pub cost: Cost,
+    /// Validator tests it passed.
+    pub tests: u32,
+}
+
+/// What the search found for one window.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The window's cost; `None` when the cost model cannot read it (e.g.
+    /// an instruction llvm-mca does not model for this core): such a window
+    /// is left alone.
+    pub before: Option<Cost>,
+    /// The cheapest verified rewrite, if any.
+    pub best: Option<Accepted>,
+}
+
+impl Found {
+    /// The window's cost (zero when the model cannot read it).
+    pub fn cost_before(&self) -> Cost {
+        self.before.unwrap_or(Cost::ZERO)
+    }
+
+    /// The cost after the search: the rewrite's, or the window's.
+    pub fn cost_after(&self) -> Cost {
+        self.best.as_ref().map_or(self.cost_before(), |b| b.cost)
+    }
+}
+
+/// Every window's result, in order, and how many candidates the validator
+/// rejected along the way (for honesty in reports).
+#[derive(Debug)]
+pub struct Searched {
+    pub found: Vec<Found>,
+    pub rejected: usize,
+}
+
+/// A candidate put to the test: a rewrite of `window` (verified against it),
+/// to be accepted only over something costing `current`.
+pub struct Trial<'a> {
+    pub window: &'a Window,
+    pub candidate: &'a [Insn],
+    pub current: Cost,
+}
+
+/// Which trials [`judge`] verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Only those the cost model finds cheaper than their `current` (the
+    /// search: a slower candidate could never be accepted).
+    Improving,
+    /// All of them (evaluation measures equivalence for its own sake).
+    All,
+}
+
+/// What the cost model and the validator said of one trial.
+#[derive(Clone, Debug)]
+pub struct Judgement {
+    /// `None`: the cost model cannot read the candidate.
+    pub cost: Option<Cost>,
+    /// `None`: not verified (with [`Verify::Improving`], not cheaper).
+    verdict: Option<Verdict>,
+}
+
+impl Judgement {
+    /// The validator's verdict; `None` when not verified.
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.verdict.as_ref()
+    }
+
+    /// The acceptance rule, written once: the validator found the candidate
+    /// equivalent and the cost model finds it cheaper than `current`
+    /// ([`Cost::improves_on`]).
+    pub fn accepts(&self, current: &Cost) -> bool {
+        self.verdict.as_ref().is_some_and(Verdict::is_equivalent)
+            && self.cost.is_some_and(|c| c.improves_on(current))
+    }
+
+    /// The tests passed, when equivalent.
+    pub fn tests(&self) -> Option<u32> {
+        match self.verdict {
+            Some(Verdict::Equivalent { tests }) => Some(tests),
+            _ => None,
+        }
+    }
+}
+
+/// Cost every trial (one batch), then verify those `which` selects against
+/// their windows (in parallel batches). An error when the validator cannot
+/// run.
+pub fn judge(
+    verifier: &Verifier,
+    cost: &dyn CostModel,
+    trials: &[Trial],
+    which: Verify,
+) -> Result<Vec<Judgement>> {
+    let blocks: Vec<&[Insn]> = trials.iter().map(|t| t.candidate).collect();
+    let costs: Vec<Option<Cost>> = cost
+        .cost_each(&blocks)
+        .into_iter()
+        .map(Result::ok)
+        .collect();
+    let todo: Vec<usize> = (0..trials.len())
+        .filter(|&i| match which {
+            Verify::All => true,
+            Verify::Improving => costs[i].is_some_and(|c| c.improves_on(&trials[i].current)),
+        })
+        .collect();
+    let jobs: Vec<VerifyJob> = todo
+        .iter()
+        .map(|&i| VerifyJob {
+            original: &trials[i].window.insns,
+            candidate: trials[i].candidate,
+            live_out: trials[i].window.live_out,
+        })
+        .collect();
+    let chunk = (jobs.len() / rayon::current_num_threads().max(1)).clamp(1, 64);
+    let verdicts: Vec<Vec<Verdict>> = jobs
+        .par_chunks(chunk)
+        .map(|c| verifier.check_many(c))
+        .collect::<Result<_>>()?;
+    let mut out: Vec<Judgement> = costs
+        .into_iter()
+        .map(|cost| Judgement {
+            cost,
+            verdict: None,
+        })
+        .collect();
+    for (i, v) in todo.into_iter().zip(verdicts.into_iter().flatten()) {
+        out[i].verdict = Some(v);
+    }
+    Ok(out)
+}
+
+/// The state of one window across rounds.
+struct Progress {
+    current: Vec<Insn>,
+    current_cost: Cost,
+    best: Option<Accepted>,
+    active: bool,
+}
+
+impl Search<'_> {
+    /// Everything that decides this search's results besides the window:
+    /// the program version, each proposer's, the validator's and the cost
+    /// model's fingerprints, and the search's own knobs. The key of its
+    /// cached results (see [`CachedSearch`]).
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "peephole {}|{}|{}|{}|rounds {} growth {}",
+            env!("CARGO_PKG_VERSION"),
+            self.proposers
+                .iter()
+                .map(|p| p.fingerprint())
+                .collect::<Vec<_>>()
+                .join(","),
+            self.verifier.fingerprint(),
+            self.cost.name(),
+            self.max_rounds,
+            self.allow_growth
+        )
+    }
+
+    /// Search every window; `on_round(round, active windows)` reports
+    /// progress. An error when a proposer or the validator fails.
+    pub fn run(
+        &self,
+        windows: &[Window],
+        on_round: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Searched> {
+        let originals: Vec<&[Insn]> = windows.iter().map(|w| w.insns.as_slice()).collect();
+        let before: Vec<Option<Cost>> = self
+            .cost
+            .cost_each(&originals)
+            .into_iter()
+            .map(Result::ok)
+            .collect();
+        let mut state: Vec<Progress> = windows
+            .iter()
+            .zip(&before)
+            .map(|(w, c)| Progress {
+                current: w.insns.clone(),
+                current_cost: c.unwrap_or(Cost::ZERO),
+                best: None,
+                active: c.is_some(),
+            })
+            .collect();
+        let mut rejected = 0;
+
+        for round in 0..self.max_rounds {
+            let active: Vec<usize> = (0..windows.len()).filter(|&i| state[i].active).collect();
+            on_round(round, active.len());
+            if active.is_empty() || self.proposers.is_empty() {
+                break;
+            }
+            let asks: Vec<Window> = active
+                .iter()
+                .map(|&i| Window {
+                    insns: state[i].current.clone(),
+                    live_out: windows[i].live_out,
+                })
+                .collect();
+            // Gather candidates per active window, deduplicated by text.
+            let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); active.len()];
+            for p in self.proposers {
+                for (k, list) in p.propose(&asks)?.into_iter().enumerate() {
+                    cands[k].extend(list);
+                }
+            }
+            for (k, list) in cands.iter_mut().enumerate() {
+                let cur = text_of(&asks[k].insns);
+                let max_len = if self.allow_growth {
+                    usize::MAX
+                } else {
+                    originals[active[k]].len()
+                };
+                let mut seen = HashSet::new();
+                list.retain(|c| {
+                    let t = text_of(&c.insns);
+                    c.insns.len() <= max_len && t != cur && seen.insert(t)
+                });
+            }
+            // Cost them all at once; verify those that would be faster
+            // against the original window.
+            let flat: Vec<(usize, &Candidate)> = cands
+                .iter()
+                .enumerate()
+                .flat_map(|(k, l)| l.iter().map(move |c| (k, c)))
+                .collect();
+            let trials: Vec<Trial> = flat
+                .iter()
+                .map(|&(k, c)| Trial {
+                    window: &windows[active[k]],
+                    candidate: &c.insns,
+                    current: state[active[k]].current_cost,
+                })
+                .collect();
+            let judged = judge(self.verifier, self.cost, &trials, Verify::Improving)?;
+            for s in state.iter_mut() {
+                s.active = false;
+            }
+            for ((k, cand), j) in flat.into_iter().zip(judged) {
+                let st = &mut state[active[k]];
+                let (Some(verdict), Some(cost)) = (j.verdict(), j.cost) else {
+                    continue;
+                };
+                if !verdict.is_equivalent() {
+                    rejected += 1;
+                } else if j.accepts(&st.current_cost) {
+                    st.current = cand.insns.clone();
+                    st.current_cost = cost;
+                    st.best = Some(Accepted {
+                        candidate: cand.clone(),
+                        cost,
+                        tests: j.tests().expect("equivalent"),
+                    });
+                    st.active = true;
+                }
+            }
+        }
+        Ok(Searched {
+            found: state
+                .into_iter()
+                .zip(before)
+                .map(|(st, before)| Found {
+                    before,
+                    best: st.best,
+                })
+                .collect(),
+            rejected,
+        })
+    }
+}
+
+fn text_of(insns: &[Insn]) -> String {
+    insns
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A search whose result for each window is remembered on disk: a window
+/// met again (same text, same live-out, same [`Search::fingerprint`]) needs
+/// no proposing, costing or verifying.
+pub struct CachedSearch<'a> {
+    search: &'a Search<'a>,
+    cache: &'a Cache,
+    fingerprint: String,
+}
+
+/// Cache namespace of window results.
+const NAMESPACE: &str = "window-results";
+
+/// What the cache keeps per window: the final answer of a full search.
+#[derive(Serialize, Deserialize)]
+struct CachedResult {
+    after: Option<Vec<String>>,
+    proposer: String,
+    tests: u32,
+    cycles_before: f64,
+    cycles_after: f64,
+    trace: Option<String>,
+}
+
+impl CachedResult {
+    fn of(f: &Found) -> CachedResult {
+        let best = f.best.as_ref();
+        CachedResult {
+            after: best.map(|b| b.candidate.insns.iter().map(|x| x.to_string()).collect()),
+            proposer: best
+                .map(|b| b.candidate.proposer.clone())
+                .unwrap_or_default(),
+            tests: best.map_or(0, |b| b.tests),
+            cycles_before: f.cost_before().cycles,
+            cycles_after: f.cost_after().cycles,
+            trace: best.and_then(|b| b.candidate.trace.clone()),
+        }
+    }
+
+    /// The result for `window`; `None` (a miss) if a rewrite no longer parses.
+    fn found(self, window: &Window) -> Option<Found> {
+        let best = match self.after {
+            None => None,
+            Some(a) => {
+                let insns = a
+                    .iter()
+                    .map(|t| Insn::parse_plain(t).ok())
+                    .collect::<Option<Vec<Insn>>>()?;
+                Some(Accepted {
+                    cost: Cost {
+                        cycles: self.cycles_after,
+                        instructions: insns.len(),
+                    },
+                    candidate: Candidate {
+                        insns,
+                        proposer: self.proposer,
+                        trace: self.trace,
+                    },
+                    tests: self.tests,
+                })
+            }
+        };
+        Some(Found {
+            before: Some(Cost {
+                cycles: self.cycles_before,
+                instructions: window.insns.len(),
+            }),
+            best,
+        })
+    }
+}
+
+impl<'a> CachedSearch<'a> {
+    pub fn new(search: &'a Search<'a>, cache: &'a Cache) -> Self {
+        CachedSearch {
+            search,
+            cache,
+            fingerprint: search.fingerprint(),
+        }
+    }
+
+    /// The entry's kind names its schema; the fingerprint everything else.
+    fn key(&self, w: &Window) -> CacheKey {
+        KeyBuilder::new("window-result-4")
+            .field("search", &self.fingerprint)
+            .field("window", w.text())
+            .field("live-out", w.live_out.to_string())
+            .finish()
+    }
+
+    /// [`Search::run`], answering from the cache where it can and storing
+    /// the new results (only when the whole search succeeded).
+    pub fn run(
+        &self,
+        windows: &[Window],
+        on_round: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Searched> {
+        let keys: Vec<CacheKey> = windows.iter().map(|w| self.key(w)).collect();
+        let mut found: Vec<Option<Found>> = keys
+            .iter()
+            .zip(windows)
+            .map(|(k, w)| {
+                self.cache
+                    .get::<CachedResult>(NAMESPACE, k)
+                    .and_then(|e| e.found(w))
+            })
+            .collect();
+        let misses: Vec<usize> = (0..windows.len()).filter(|&i| found[i].is_none()).collect();
+        let asked: Vec<Window> = misses.iter().map(|&i| windows[i].clone()).collect();
+        let searched = self.search.run(&asked, on_round)?;
+        for (&i, f) in misses.iter().zip(searched.found) {
+            // A cache that cannot be written only costs speed.
+            let _ = self.cache.put(NAMESPACE, &keys[i], &CachedResult::of(&f));
+            found[i] = Some(f);
+        }
+        Ok(Searched {
+            found: found
+                .into_iter()
+                .map(|f| f.expect("every window answered"))
+                .collect(),
+            rejected: searched.rejected,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::BuiltinModel;
+    use crate::verify::VerifyConfig;
+
+    /// Proposes the same lines for every window.
+    struct Fixed(&'static [&'static [&'static str]]);
+
+    impl Proposer for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+
+        fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+            Ok(windows
+                .iter()
+                .map(|_| {
+                    self.0
+                        .iter()
+                        .map(|c| Candidate {
+                            insns: Window::of(c, "").insns,
+                            proposer: "fixed".into(),
+                            trace: None,
+                        })
+                        .collect()
+                })
+                .collect())
+        }
+    }
+
+    /// A proposer whose model fails.
+    struct Failing;
+
+    impl Proposer for Failing {
+        fn name(&self) -> &str {
+            "failing"
+        }
+
+        fn propose(&self, _: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+            anyhow::bail!("the model could not decode")
+        }
+    }
+
+    fn run(proposers: &[&dyn Proposer], w: Window) -> Result<Searched> {
+        let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 })?;
+        let cost = BuiltinModel::new("neoverse-n1", "test");
+        Search {
+            proposers,
+            verifier: &verifier,
+            cost: &cost,
+            max_rounds: 3,
+            allow_growth: true,
+        }
+        .run(&[w], &|_, _| {})
+    }
+
+    #[test]
+    fn acceptance_needs_equivalence_and_a_lower_cost() {
+        let (one, two) = (
+            Cost {
+                cycles: 1.0,
+                instructions: 1,
+            },
+            Cost {
+                cycles: 1.0,
+                instructions: 2,
+            },
+        );
+        let judged = |verdict| Judgement {
+            cost: Some(one),
+            verdict: Some(verdict),
+        };
+        assert!(judged(Verdict::Equivalent { tests: 5 }).accepts(&two));
+        assert!(!judged(Verdict::Equivalent { tests: 5 }).accepts(&one));
+        let wrong = Verdict::Counterexample {
+            description: String::new(),
+        };
+        assert!(!judged(wrong).accepts(&two));
+        let uncosted = Judgement {
+            cost: None,
+            verdict: Some(Verdict::Equivalent { tests: 5 }),
+        };
+        assert!(!uncosted.accepts(&two));
+    }
+
+    /// The cheapest equivalent candidate wins; a wrong one is counted.
+    #[test]
+    fn keeps_the_cheapest_equivalent_candidate() {
+        if !crate::verify::assemble::assembler_available() {
+            return;
+        }
+        let w = Window::of(&["mov x1, x0", "add x0, x1, #0"], "x0,sp");
+        let p = Fixed(&[&["mov x0, #0"], &["mov x0, x0"], &[]]);
+        let s = run(&[&p], w).unwrap();
+        let best = s.found[0].best.as_ref().expect("a rewrite");
+        assert!(best.candidate.insns.is_empty(), "{best:?}");
+        assert_eq!(best.tests, 50);
+        assert_eq!(s.rejected, 1);
+    }
+
+    #[test]
+    fn a_failing_proposer_fails_the_search() {
+        let w = Window::of(&["mov x1, x0", "add x0, x1, #0"], "x0,sp");
+        let e = run(&[&Failing], w).unwrap_err();
+        assert!(format!("{e:#}").contains("could not decode"), "{e:#}");
+    }
+}
