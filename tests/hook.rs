@@ -221,6 +221,54 @@ fn only_staged_content_is_checked() {
     assert_eq!(String::from_utf8_lossy(&committed.stdout), CLEAN);
 }
 
+/// An FP load pair: `ldp` is faster and the tests accept it, but floating
+/// point has no executable semantics, so it is tested, never proved.
+const FP_PAIR: &str = "\t.text\n\t.global\tfp_pair\n\t.type\tfp_pair, %function\nfp_pair:\n\tldr\td0, [x0]\n\tldr\td1, [x0, #8]\n\tfadd\td0, d0, d1\n\tret\n\t.size\tfp_pair, .-fp_pair\n";
+
+/// `--require-proof` end to end: `check` and the hook installed with it
+/// block a commit only on proved improvements; a tested-only one passes.
+#[test]
+fn require_proof_blocks_only_proved_improvements() {
+    let t = repo();
+    let d = t.path();
+    write(d, "fp.s", FP_PAIR);
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check"];
+        args.extend(QUICK);
+        args.extend(extra);
+        args.push("fp.s");
+        peephole(d, &args)
+    };
+    let o = check(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("tested; not proved (`ldr d0"),
+        "{}",
+        text(&o)
+    );
+    let o = check(&["--require-proof"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let mut args = vec!["hook", "install", "--"];
+    args.extend(QUICK);
+    args.push("--require-proof");
+    let o = peephole(d, &args);
+    assert!(o.status.success(), "hook install: {}", text(&o));
+    let hook = std::fs::read_to_string(d.join(".git/hooks/pre-commit")).unwrap();
+    assert!(hook.contains("'--require-proof'"), "{hook}");
+    git_ok(d, &["add", "fp.s"]);
+    let o = commit(d, "tested-only improvement");
+    assert!(o.status.success(), "{}", text(&o));
+    write(d, "x.s", &improvable());
+    git_ok(d, &["add", "x.s"]);
+    let o = commit(d, "proved improvement");
+    assert!(!o.status.success(), "must be blocked: {}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("+\tlsl\tx0, x0, #3"), "{out}");
+    assert!(out.contains("200 tests, proved)"), "{out}");
+    assert!(!out.contains("not proved"), "{out}");
+}
+
 /// Run `cargo` with `args` in `dir`; panics on failure.
 fn cargo_ok(dir: &Path, args: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

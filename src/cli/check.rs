@@ -247,12 +247,13 @@ pub fn run(args: &CheckArgs) -> Result<Status> {
                 );
                 for w in &r.rewrites {
                     println!(
-                        "  line {}: {:.2} -> {:.2} cycles ({}, {} tests)",
+                        "  line {}: {:.2} -> {:.2} cycles ({}, {} tests, {})",
                         w.lines.first().copied().unwrap_or(0),
                         w.cycles_before,
                         w.cycles_after,
                         w.proposer,
-                        w.tests
+                        w.tests,
+                        w.evidence
                     );
                 }
                 print!("{}", unified(&r.name, &r.before, &r.after));

@@ -50,6 +50,9 @@ pub enum Status {
     /// Exit 2: the command could not do its job: an error, an invalid input,
     /// a block the validator cannot judge; for `check`, also any warning.
     Failed,
+    /// Exit 3: `verify`: tested equivalent, not proved (see
+    /// [`crate::verify::cli::EXIT_STATUS`]).
+    NotProved,
 }
 
 impl Status {
@@ -58,6 +61,7 @@ impl Status {
             Status::Done => 0,
             Status::Found => 1,
             Status::Failed => 2,
+            Status::NotProved => 3,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::propose::llm::{LlmConfig, LlmProposer, ModelNotInstalled, PromptStyle
 use crate::propose::rules::RuleProposer;
 use crate::propose::synth::SynthProposer;
 use crate::propose::Proposer;
+use crate::prove::ProofConfig;
 use crate::report::{diff::unified, warnings::warn, write_atomic};
 use crate::verify::program::ProgramVerdict;
 use crate::verify::{Verifier, VerifyConfig};
@@ -83,6 +84,23 @@ pub struct EngineArgs {
     /// Result registers live at a `ret` without a `// peephole: live-out` annotation.
     #[arg(long, value_enum, env = "PEEPHOLE_ABI", default_value_t = Abi::default())]
     pub abi: Abi,
+    /// Apply only rewrites the SMT solver proved equivalent (not those only
+    /// tested: a timeout, or an instruction outside the semantics).
+    #[arg(long, env = "PEEPHOLE_REQUIRE_PROOF")]
+    pub require_proof: bool,
+    /// Time limit of each proof query, in milliseconds (0: no proofs).
+    #[arg(long, value_name = "MS", default_value_t = crate::prove::DEFAULT_TIMEOUT_MS)]
+    pub proof_timeout: u64,
+}
+
+impl EngineArgs {
+    /// `--proof-timeout` and `--require-proof`.
+    pub fn proof(&self) -> ProofConfig {
+        ProofConfig {
+            timeout_ms: self.proof_timeout,
+            require: self.require_proof,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,6 +148,8 @@ pub struct Engine {
     _answers_dir: Option<tempfile::TempDir>,
     /// `--abi`: every run's `Options::abi`.
     pub abi: Abi,
+    /// `--proof-timeout`, `--require-proof`: every run's `Options::proof`.
+    pub proof: ProofConfig,
 }
 
 impl Engine {
@@ -222,6 +242,7 @@ impl Engine {
             cache,
             _answers_dir: answers_dir,
             abi: a.abi,
+            proof: a.proof(),
         })
     }
 
@@ -235,6 +256,7 @@ impl Engine {
         let opts = &Options {
             cache: self.cache.clone(),
             abi: self.abi,
+            proof: self.proof,
             ..opts.clone()
         };
         let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();
@@ -299,8 +321,10 @@ fn write_report(args: &OptArgs, outcome: &Outcome) -> Result<()> {
 fn summarize(outcome: &Outcome) {
     let s = &outcome.summary;
     eprintln!(
-        "peephole: {} rewrites in {} of {} blocks; est. cycles {:.1} -> {:.1}; instructions {} -> {}; {} rejected by the validator; cost model: {}; {:.2}s",
+        "peephole: {} rewrites ({} proved, {} tested only) in {} of {} blocks; est. cycles {:.1} -> {:.1}; instructions {} -> {}; {} rejected by the validator ({} of them by a proof); cost model: {}; {:.2}s",
         outcome.rewrites.len(),
+        s.rewrites_proved,
+        s.rewrites_tested,
         s.blocks_rewritten,
         s.blocks,
         s.cycles_before,
@@ -308,9 +332,23 @@ fn summarize(outcome: &Outcome) {
         s.instructions_before,
         s.instructions_after,
         outcome.rejected,
+        s.refuted_by_proof,
         outcome.cost_model,
         s.seconds
     );
+}
+
+/// With `--diff`: what stands behind each change, beside the patch (on
+/// stderr, so the patch itself stays applicable).
+fn evidence_lines(outcome: &Outcome) {
+    for r in &outcome.rewrites {
+        eprintln!(
+            "peephole: {} line {}: {}",
+            r.function,
+            r.lines.first().copied().unwrap_or(0),
+            r.evidence
+        );
+    }
 }
 
 /// ELF input: optimize the rendered disassembly, patch words in place.
@@ -346,6 +384,7 @@ fn run_elf(args: &OptArgs) -> Result<Status> {
     if args.diff {
         let name = args.file.display().to_string();
         print!("{}", unified(&name, &rendered.source.text, &outcome.text));
+        evidence_lines(&outcome);
     }
     crate::elf::write_output(&bin, &out_path, &patched)?;
     summarize(&outcome);
@@ -389,6 +428,9 @@ pub fn run(args: &OptArgs) -> Result<Status> {
     }
     if args.diff {
         print!("{}", unified(&name, &src.text, &outcome.text));
+        if !args.explain {
+            evidence_lines(&outcome);
+        }
     }
     if args.explain {
         explain(&outcome);
@@ -401,8 +443,15 @@ pub fn run(args: &OptArgs) -> Result<Status> {
 fn explain(outcome: &Outcome) {
     for r in &outcome.rewrites {
         eprintln!(
-            "\n{} block {} (lines {:?}), by {}, {} tests, est. {:.2} -> {:.2} cycles",
-            r.function, r.block, r.lines, r.proposer, r.tests, r.cycles_before, r.cycles_after
+            "\n{} block {} (lines {:?}), by {}, {} tests, {}, est. {:.2} -> {:.2} cycles",
+            r.function,
+            r.block,
+            r.lines,
+            r.proposer,
+            r.tests,
+            r.evidence,
+            r.cycles_before,
+            r.cycles_after
         );
         for l in &r.before {
             eprintln!("  - {l}");

@@ -8,6 +8,7 @@ use crate::asm::Insn;
 use crate::cost::{Cost, CostModel};
 use crate::pipeline::search::{judge, Trial, Verify};
 use crate::propose::{Proposer, Window};
+use crate::prove::{ProofConfig, Prover};
 use crate::semantics::effects;
 use crate::verify::{Verdict, Verifier};
 use serde::Serialize;
@@ -187,7 +188,8 @@ pub fn score(
         }
     }
     // Judged as the search judges its candidates (same acceptance rule),
-    // except that every answer is verified, not only the faster ones.
+    // except that every answer is verified, not only the faster ones, and
+    // by the tests alone (as evaluation always was: no proofs).
     let trials: Vec<Trial> = jobs
         .iter()
         .map(|(k, c)| Trial {
@@ -199,13 +201,18 @@ pub fn score(
             },
         })
         .collect();
-    let judged = judge(verifier, cost, &trials, Verify::All)?;
+    let tests_only = ProofConfig {
+        timeout_ms: 0,
+        require: false,
+    };
+    let prover = Prover::new(tests_only.timeout_ms);
+    let judged = judge(verifier, &prover, cost, &trials, Verify::All)?;
     for (((k, cand), t), j) in jobs.iter().zip(&trials).zip(&judged) {
         let v = j.verdict().expect("every answer verified");
         if v.is_equivalent() {
             io += 1;
             row.outcome_each[*k] = "equivalent";
-            if j.accepts(&t.current) {
+            if j.accepts(&t.current, &tests_only) {
                 let c = j.cost.expect("accepted, so costed");
                 improved += 1;
                 saved += t.current.cycles - c.cycles;

@@ -16,6 +16,7 @@ use crate::pipeline::search::Search;
 use crate::pipeline::windows::windows;
 use crate::propose::llm::{without_branch, PromptStyle, PIECE_MAX};
 use crate::propose::{Candidate, Proposer, Window};
+use crate::prove::{ProofConfig, Prover};
 use crate::semantics::transfer::chain_of_code;
 use crate::semantics::LocSet;
 use crate::verify::Verifier;
@@ -319,6 +320,7 @@ pub fn examples_from(
     let enumerate = Deletions {
         max_len: opts.enum_max,
     };
+    let tests_only = Prover::new(0);
     for (phase, items) in [general, augmented].into_iter().enumerate() {
         let mut batch: Vec<(Window, String)> = Vec::new();
         let mut targets: HashMap<String, Vec<Insn>> = HashMap::new();
@@ -340,10 +342,16 @@ pub fn examples_from(
             0 => vec![rules, &enumerate],
             _ => vec![&targets],
         };
-        // One round: a target is a verified rewrite of the window itself.
+        // One round: a target is a verified rewrite of the window itself
+        // (tested, as the dataset always was: no proofs).
         let search = Search {
             proposers: &proposers,
             verifier,
+            prover: &tests_only,
+            proof: ProofConfig {
+                timeout_ms: 0,
+                require: false,
+            },
             cost,
             max_rounds: 1,
             allow_growth: true,

@@ -2,6 +2,7 @@
 
 pub mod source;
 
+use crate::prove::Evidence;
 use serde::Serialize;
 
 /// An accepted rewrite: verified equivalent and estimated faster.
@@ -17,6 +18,13 @@ pub struct Rewrite {
     pub proposer: String,
     /// Number of validator tests it passed.
     pub tests: u32,
+    /// Proved by the SMT solver, or tested only (and why not proved):
+    /// `"evidence": "proved"` or `"evidence": "tested", "not_proved": "..."`.
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    /// Milliseconds the proof took when the rewrite was found (0 when the
+    /// answer came from a cache or no proof was attempted).
+    pub proof_ms: f64,
     pub cycles_before: f64,
     pub cycles_after: f64,
     #[serde(skip_serializing_if = "Option::is_none")]

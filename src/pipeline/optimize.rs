@@ -11,6 +11,7 @@ use crate::cost::CostModel;
 use crate::patch::source::{apply, Edit};
 use crate::patch::Rewrite;
 use crate::propose::{Proposer, Window};
+use crate::prove::{ProofConfig, Prover};
 use crate::verify::Verifier;
 use anyhow::Result;
 use serde::Serialize;
@@ -29,6 +30,8 @@ pub struct Options {
     pub allow_growth: bool,
     /// Result registers live at a `ret` that no annotation covers.
     pub abi: Abi,
+    /// `--proof-timeout` and `--require-proof`.
+    pub proof: ProofConfig,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             max_rounds: 3,
             allow_growth: true,
             abi: Abi::default(),
+            proof: ProofConfig::default(),
         }
     }
 }
@@ -51,6 +55,17 @@ pub struct Summary {
     pub cycles_after: f64,
     pub instructions_before: usize,
     pub instructions_after: usize,
+    /// Applied rewrites the SMT solver proved equivalent.
+    pub rewrites_proved: usize,
+    /// Applied rewrites only tested (the reason is on each rewrite).
+    pub rewrites_tested: usize,
+    /// Candidates the tests accepted and the solver refuted (also counted
+    /// in `rejected`).
+    pub refuted_by_proof: usize,
+    /// Proof queries made (one per candidate the tests accepted) and the
+    /// time they took.
+    pub proof_queries: usize,
+    pub proof_seconds: f64,
     pub seconds: f64,
 }
 
@@ -88,14 +103,21 @@ pub fn optimize(
         .filter(|s| keep_site(s))
         .collect();
     let asks: Vec<Window> = sites.iter().map(|s| s.window.clone()).collect();
+    let prover = Prover::new(opts.proof.timeout_ms).with_disk_cache(opts.cache.clone());
     let search = Search {
         proposers,
         verifier,
+        prover: &prover,
+        proof: opts.proof,
         cost,
         max_rounds: opts.max_rounds,
         allow_growth: opts.allow_growth,
     };
-    let Searched { found, rejected } = match &opts.cache {
+    let Searched {
+        found,
+        rejected,
+        proofs,
+    } = match &opts.cache {
         Some(c) => CachedSearch::new(&search, c).run(&asks, on_round)?,
         None => search.run(&asks, on_round)?,
     };
@@ -119,6 +141,11 @@ pub fn optimize(
         };
         let cand = &best.candidate;
         summary.instructions_after += cand.insns.len();
+        if best.evidence.is_proved() {
+            summary.rewrites_proved += 1;
+        } else {
+            summary.rewrites_tested += 1;
+        }
         rewritten_blocks.insert((site.function.clone(), site.block));
         edits.push(Edit {
             stmts: site.stmts.clone(),
@@ -132,12 +159,17 @@ pub fn optimize(
             after: cand.insns.iter().map(|i| i.to_string()).collect(),
             proposer: cand.proposer.clone(),
             tests: best.tests,
+            evidence: best.evidence.clone(),
+            proof_ms: best.proof_ms,
             cycles_before: before.cycles,
             cycles_after: after.cycles,
             trace: cand.trace.clone(),
         });
     }
     summary.blocks_rewritten = rewritten_blocks.len();
+    summary.refuted_by_proof = proofs.refuted;
+    summary.proof_queries = proofs.queries;
+    summary.proof_seconds = proofs.ms / 1e3;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(Outcome {
         text: apply(src, &edits),

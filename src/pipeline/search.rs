@@ -8,6 +8,9 @@
 //! the cheapest equivalent one ([`Judgement::accepts`], the acceptance rule).
 //! Verifying against the original (not the previous round's result) means
 //! every applied rewrite is checked directly.
+//! What the tests accept then goes to the SMT solver ([`crate::prove`]): a
+//! counterexample rejects it, and each applied rewrite says whether it was
+//! proved or only tested.
 //!
 //! [`CachedSearch`] wraps a search with the on-disk result cache; the search
 //! itself knows nothing of caching.
@@ -16,6 +19,8 @@ use crate::asm::Insn;
 use crate::cache::{Cache, CacheKey, KeyBuilder};
 use crate::cost::{Cost, CostModel};
 use crate::propose::{Candidate, Proposer, Window};
+use crate::prove::stage::{self, Judged, Tally};
+use crate::prove::{Evidence, ProofConfig, Prover};
 use crate::verify::{Verdict, Verifier, VerifyJob};
 use anyhow::Result;
 use rayon::prelude::*;
@@ -26,6 +31,10 @@ use std::collections::HashSet;
 pub struct Search<'a> {
     pub proposers: &'a [&'a dyn Proposer],
     pub verifier: &'a Verifier,
+    /// Proves what the tests accept (timeout 0: tests only).
+    pub prover: &'a Prover,
+    /// `--proof-timeout` and `--require-proof`.
+    pub proof: ProofConfig,
     pub cost: &'a dyn CostModel,
     /// Rounds of propose→verify per window (a bounded fixed point).
     pub max_rounds: usize,
@@ -42,6 +51,10 @@ pub struct Accepted {
     pub cost: Cost,
     /// Validator tests it passed.
     pub tests: u32,
+    /// Proved, or tested only (and why not proved).
+    pub evidence: Evidence,
+    /// Milliseconds the proof took (0 from a cache).
+    pub proof_ms: f64,
 }
 
 /// What the search found for one window.
@@ -73,6 +86,9 @@ impl Found {
 pub struct Searched {
     pub found: Vec<Found>,
     pub rejected: usize,
+    /// Proof queries made, and the candidates they refuted (also counted
+    /// in `rejected`).
+    pub proofs: Tally,
 }
 
 /// A candidate put to the test: a rewrite of `window` (verified against it),
@@ -93,43 +109,48 @@ pub enum Verify {
     All,
 }
 
-/// What the cost model and the validator said of one trial.
+/// What the cost model, the validator and the prover said of one trial.
 #[derive(Clone, Debug)]
 pub struct Judgement {
     /// `None`: the cost model cannot read the candidate.
     pub cost: Option<Cost>,
-    /// `None`: not verified (with [`Verify::Improving`], not cheaper).
-    verdict: Option<Verdict>,
+    /// The tests' verdict (a counterexample when the solver refuted what
+    /// they accepted) and the proof's evidence; `None`: not verified (with
+    /// [`Verify::Improving`], not cheaper).
+    judged: Option<Judged>,
 }
 
 impl Judgement {
-    /// The validator's verdict; `None` when not verified.
+    /// The verdict; `None` when not verified.
     pub fn verdict(&self) -> Option<&Verdict> {
-        self.verdict.as_ref()
+        self.judged.as_ref().map(|j| &j.verdict)
     }
 
     /// The acceptance rule, written once: the validator found the candidate
-    /// equivalent and the cost model finds it cheaper than `current`
-    /// ([`Cost::improves_on`]).
-    pub fn accepts(&self, current: &Cost) -> bool {
-        self.verdict.as_ref().is_some_and(Verdict::is_equivalent)
-            && self.cost.is_some_and(|c| c.improves_on(current))
+    /// equivalent, with evidence the proof settings accept
+    /// ([`ProofConfig::accepts`]: with `--require-proof`, proved), and the
+    /// cost model finds it cheaper than `current` ([`Cost::improves_on`]).
+    pub fn accepts(&self, current: &Cost, proof: &ProofConfig) -> bool {
+        self.judged.as_ref().is_some_and(|j| {
+            j.verdict.is_equivalent() && j.evidence.as_ref().is_some_and(|e| proof.accepts(e))
+        }) && self.cost.is_some_and(|c| c.improves_on(current))
     }
 
     /// The tests passed, when equivalent.
     pub fn tests(&self) -> Option<u32> {
-        match self.verdict {
-            Some(Verdict::Equivalent { tests }) => Some(tests),
+        match self.verdict() {
+            Some(Verdict::Equivalent { tests }) => Some(*tests),
             _ => None,
         }
     }
 }
 
 /// Cost every trial (one batch), then verify those `which` selects against
-/// their windows (in parallel batches). An error when the validator cannot
-/// run.
+/// their windows (in parallel batches), then prove what the tests accepted.
+/// An error when the validator cannot run.
 pub fn judge(
     verifier: &Verifier,
+    prover: &Prover,
     cost: &dyn CostModel,
     trials: &[Trial],
     which: Verify,
@@ -155,19 +176,21 @@ pub fn judge(
         })
         .collect();
     let chunk = (jobs.len() / rayon::current_num_threads().max(1)).clamp(1, 64);
-    let verdicts: Vec<Vec<Verdict>> = jobs
+    let verdicts: Vec<Verdict> = jobs
         .par_chunks(chunk)
         .map(|c| verifier.check_many(c))
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    // Then prove what the tests accepted.
+    let judged = stage::after_tests(&jobs, verdicts, prover);
     let mut out: Vec<Judgement> = costs
         .into_iter()
-        .map(|cost| Judgement {
-            cost,
-            verdict: None,
-        })
+        .map(|cost| Judgement { cost, judged: None })
         .collect();
-    for (i, v) in todo.into_iter().zip(verdicts.into_iter().flatten()) {
-        out[i].verdict = Some(v);
+    for (i, j) in todo.into_iter().zip(judged) {
+        out[i].judged = Some(j);
     }
     Ok(out)
 }
@@ -182,12 +205,12 @@ struct Progress {
 
 impl Search<'_> {
     /// Everything that decides this search's results besides the window:
-    /// the program version, each proposer's, the validator's and the cost
-    /// model's fingerprints, and the search's own knobs. The key of its
-    /// cached results (see [`CachedSearch`]).
+    /// the program version, each proposer's, the validator's, the cost
+    /// model's and the proof settings' fingerprints, and the search's own
+    /// knobs. The key of its cached results (see [`CachedSearch`]).
     pub fn fingerprint(&self) -> String {
         format!(
-            "peephole {}|{}|{}|{}|rounds {} growth {}",
+            "peephole {}|{}|{}|{}|{}|rounds {} growth {}",
             env!("CARGO_PKG_VERSION"),
             self.proposers
                 .iter()
@@ -196,6 +219,7 @@ impl Search<'_> {
                 .join(","),
             self.verifier.fingerprint(),
             self.cost.name(),
+            self.proof.fingerprint(),
             self.max_rounds,
             self.allow_growth
         )
@@ -226,6 +250,7 @@ impl Search<'_> {
             })
             .collect();
         let mut rejected = 0;
+        let mut proofs = Tally::default();
 
         for round in 0..self.max_rounds {
             let active: Vec<usize> = (0..windows.len()).filter(|&i| state[i].active).collect();
@@ -275,24 +300,35 @@ impl Search<'_> {
                     current: state[active[k]].current_cost,
                 })
                 .collect();
-            let judged = judge(self.verifier, self.cost, &trials, Verify::Improving)?;
+            let judged = judge(
+                self.verifier,
+                self.prover,
+                self.cost,
+                &trials,
+                Verify::Improving,
+            )?;
             for s in state.iter_mut() {
                 s.active = false;
             }
             for ((k, cand), j) in flat.into_iter().zip(judged) {
                 let st = &mut state[active[k]];
-                let (Some(verdict), Some(cost)) = (j.verdict(), j.cost) else {
+                let (Some(tested), Some(cost)) = (&j.judged, j.cost) else {
                     continue;
                 };
-                if !verdict.is_equivalent() {
+                proofs.count(tested);
+                // With --require-proof a tested-only candidate is not
+                // applied (nor counted as rejected: nothing refuted it).
+                if !tested.verdict.is_equivalent() {
                     rejected += 1;
-                } else if j.accepts(&st.current_cost) {
+                } else if j.accepts(&st.current_cost, &self.proof) {
                     st.current = cand.insns.clone();
                     st.current_cost = cost;
                     st.best = Some(Accepted {
                         candidate: cand.clone(),
                         cost,
                         tests: j.tests().expect("equivalent"),
+                        evidence: tested.evidence.clone().expect("equivalent, so judged"),
+                        proof_ms: tested.proof_ms,
                     });
                     st.active = true;
                 }
@@ -308,6 +344,7 @@ impl Search<'_> {
                 })
                 .collect(),
             rejected,
+            proofs,
         })
     }
 }
@@ -341,6 +378,8 @@ struct CachedResult {
     cycles_before: f64,
     cycles_after: f64,
     trace: Option<String>,
+    evidence: Option<Evidence>,
+    proof_ms: f64,
 }
 
 impl CachedResult {
@@ -355,6 +394,8 @@ impl CachedResult {
             cycles_before: f.cost_before().cycles,
             cycles_after: f.cost_after().cycles,
             trace: best.and_then(|b| b.candidate.trace.clone()),
+            evidence: best.map(|b| b.evidence.clone()),
+            proof_ms: best.map_or(0.0, |b| b.proof_ms),
         }
     }
 
@@ -378,6 +419,10 @@ impl CachedResult {
                         trace: self.trace,
                     },
                     tests: self.tests,
+                    evidence: self.evidence.unwrap_or(Evidence::Tested {
+                        not_proved: "no proof recorded in the cache".into(),
+                    }),
+                    proof_ms: self.proof_ms,
                 })
             }
         };
@@ -400,9 +445,10 @@ impl<'a> CachedSearch<'a> {
         }
     }
 
-    /// The entry's kind names its schema; the fingerprint everything else.
+    /// The entry's kind names its schema (5: with the evidence); the
+    /// fingerprint everything else.
     fn key(&self, w: &Window) -> CacheKey {
-        KeyBuilder::new("window-result-4")
+        KeyBuilder::new("window-result-5")
             .field("search", &self.fingerprint)
             .field("window", w.text())
             .field("live-out", w.live_out.to_string())
@@ -440,6 +486,7 @@ impl<'a> CachedSearch<'a> {
                 .map(|f| f.expect("every window answered"))
                 .collect(),
             rejected: searched.rejected,
+            proofs: searched.proofs,
         })
     }
 }
@@ -494,6 +541,8 @@ mod tests {
         Search {
             proposers,
             verifier: &verifier,
+            prover: &Prover::new(0),
+            proof: ProofConfig::default(),
             cost: &cost,
             max_rounds: 3,
             allow_growth: true,
@@ -513,21 +562,37 @@ mod tests {
                 instructions: 2,
             },
         );
-        let judged = |verdict| Judgement {
-            cost: Some(one),
-            verdict: Some(verdict),
+        let judged = |verdict, evidence, cost| Judgement {
+            cost,
+            judged: Some(Judged {
+                verdict,
+                evidence,
+                refuted: false,
+                proof_ms: 0.0,
+            }),
         };
-        assert!(judged(Verdict::Equivalent { tests: 5 }).accepts(&two));
-        assert!(!judged(Verdict::Equivalent { tests: 5 }).accepts(&one));
+        let ok = || Verdict::Equivalent { tests: 5 };
+        let tested = || {
+            Some(Evidence::Tested {
+                not_proved: "timeout".into(),
+            })
+        };
+        let (free, required) = (
+            ProofConfig::default(),
+            ProofConfig {
+                require: true,
+                ..ProofConfig::default()
+            },
+        );
+        assert!(judged(ok(), tested(), Some(one)).accepts(&two, &free));
+        assert!(!judged(ok(), tested(), Some(one)).accepts(&one, &free));
+        assert!(!judged(ok(), tested(), Some(one)).accepts(&two, &required));
+        assert!(judged(ok(), Some(Evidence::Proved), Some(one)).accepts(&two, &required));
         let wrong = Verdict::Counterexample {
             description: String::new(),
         };
-        assert!(!judged(wrong).accepts(&two));
-        let uncosted = Judgement {
-            cost: None,
-            verdict: Some(Verdict::Equivalent { tests: 5 }),
-        };
-        assert!(!uncosted.accepts(&two));
+        assert!(!judged(wrong, None, Some(one)).accepts(&two, &free));
+        assert!(!judged(ok(), tested(), None).accepts(&two, &free));
     }
 
     /// The cheapest equivalent candidate wins; a wrong one is counted.

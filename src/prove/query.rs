@@ -8,7 +8,7 @@
 //! a list of ways it can end, each under a path condition; the query pairs
 //! every end of the original with every end of the candidate.
 
-use super::smt::{Memory, Smt};
+use super::smt::{Initial, Memory, Smt};
 use crate::asm::{Insn, Operand};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::{step, Regs};
@@ -17,8 +17,8 @@ use crate::semantics::{Loc, LocSet};
 use crate::verify::compare::{describe, Difference};
 use crate::verify::exec::Exit;
 use crate::verify::state::MachineState;
-use z3::ast::{Array, Ast, Bool, BV};
-use z3::{Context, Model, SatResult, Solver, Sort};
+use z3::ast::{Ast, Bool, BV};
+use z3::{Context, Model, SatResult, Solver};
 
 type SymRegs<'ctx> = Regs<BV<'ctx>, Bool<'ctx>>;
 
@@ -50,13 +50,11 @@ pub fn decode(block: &[Insn]) -> Result<Decoded, String> {
 /// The symbolic initial state both runs start from.
 struct Input<'ctx> {
     regs: SymRegs<'ctx>,
-    memory: Array<'ctx>,
-    mapped: Array<'ctx>,
+    memory: Initial<'ctx>,
 }
 
 impl<'ctx> Input<'ctx> {
     fn new(ctx: &'ctx Context) -> Input<'ctx> {
-        let addr = Sort::bitvector(ctx, 64);
         let flag = |n: &str| Bool::new_const(ctx, n);
         Input {
             regs: Regs {
@@ -69,8 +67,7 @@ impl<'ctx> Input<'ctx> {
                     v: flag("v"),
                 },
             },
-            memory: Array::new_const(ctx, "mem", &addr, &Sort::bitvector(ctx, 8)),
-            mapped: Array::new_const(ctx, "mapped", &addr, &Sort::bool(ctx)),
+            memory: Initial::new(ctx),
         }
     }
 }
@@ -84,8 +81,15 @@ struct End<'ctx> {
     mem: Memory<'ctx>,
 }
 
-fn run<'ctx>(ctx: &'ctx Context, input: &Input<'ctx>, block: &Decoded) -> Vec<End<'ctx>> {
-    let mut d = Smt::new(ctx, &input.memory, &input.mapped);
+/// Run a block symbolically; also says whether an operation was read as an
+/// uninterpreted function.
+fn run<'ctx>(
+    ctx: &'ctx Context,
+    input: &Input<'ctx>,
+    block: &Decoded,
+    abstract_arith: bool,
+) -> (Vec<End<'ctx>>, bool) {
+    let mut d = Smt::new(ctx, abstract_arith);
     let mut regs = input.regs.clone();
     let mut path = Bool::from_bool(ctx, true);
     let mut ends = Vec::new();
@@ -110,7 +114,7 @@ fn run<'ctx>(ctx: &'ctx Context, input: &Input<'ctx>, block: &Decoded) -> Vec<En
         regs,
         mem: d.mem,
     });
-    ends
+    (ends, d.abstracted)
 }
 
 /// What the solver answered.
@@ -134,24 +138,33 @@ pub struct Query<'ctx> {
     /// picks one where the runs differ, if there is one).
     addr: BV<'ctx>,
     live_out: LocSet,
+    /// Whether products or quotients were read as uninterpreted functions
+    /// (then `unsat` is a proof, `sat` proves nothing).
+    pub abstracted: bool,
 }
 
 impl<'ctx> Query<'ctx> {
+    /// The query; with `abstract_arith`, products and quotients are
+    /// uninterpreted functions.
     pub fn new(
         ctx: &'ctx Context,
         original: &Decoded,
         candidate: &Decoded,
         live_out: LocSet,
+        abstract_arith: bool,
     ) -> Query<'ctx> {
         let input = Input::new(ctx);
+        let (original, a) = run(ctx, &input, original, abstract_arith);
+        let (candidate, b) = run(ctx, &input, candidate, abstract_arith);
         let q = Query {
             ctx,
             solver: Solver::new(ctx),
-            original: run(ctx, &input, original),
-            candidate: run(ctx, &input, candidate),
+            original,
+            candidate,
             input,
             addr: BV::new_const(ctx, "addr", 64),
             live_out,
+            abstracted: a || b,
         };
         let mut cases = Vec::new();
         for a in &q.original {
@@ -228,10 +241,15 @@ impl<'ctx> Query<'ctx> {
                 Loc::Mem => {}
             }
         }
-        let (wa, wb) = (written(&a.mem, &self.addr), written(&b.mem, &self.addr));
+        let (wa, wb) = (
+            a.mem.written(self.ctx, &self.addr),
+            b.mem.written(self.ctx, &self.addr),
+        );
         ds.push(wa.xor(&wb));
-        let values = byte(&a.mem, &self.addr)
-            ._eq(&byte(&b.mem, &self.addr))
+        let values = a
+            .mem
+            .byte(&self.input.memory, &self.addr)
+            ._eq(&b.mem.byte(&self.input.memory, &self.addr))
             .not();
         ds.push(Bool::and(ctx, &[&wa, &values]));
         let refs: Vec<&Bool> = ds.iter().collect();
@@ -270,7 +288,7 @@ impl<'ctx> Query<'ctx> {
             if bit(&e.mem.faulted) {
                 let unmapped = e.mem.touched.iter().map(bv).find(|&a| {
                     let at = BV::from_u64(self.ctx, a, 64);
-                    !bit(&self.input.mapped.select(&at).as_bool().expect("booleans"))
+                    !bit(&self.input.memory.mapped(&at))
                 });
                 Exit::Fault(match unmapped {
                     Some(a) => format!("access to unmapped address {a:#x}"),
@@ -304,8 +322,14 @@ impl<'ctx> Query<'ctx> {
                 })
                 .unwrap_or_else(|| {
                     let addr = bv(&self.addr);
-                    let (wa, wb) = (written(&a.mem, &self.addr), written(&b.mem, &self.addr));
-                    let (va, vb) = (byte(&a.mem, &self.addr), byte(&b.mem, &self.addr));
+                    let (wa, wb) = (
+                        a.mem.written(self.ctx, &self.addr),
+                        b.mem.written(self.ctx, &self.addr),
+                    );
+                    let (va, vb) = (
+                        a.mem.byte(&self.input.memory, &self.addr),
+                        b.mem.byte(&self.input.memory, &self.addr),
+                    );
                     let (va, vb) = (bv(&va) as u8, bv(&vb) as u8);
                     match (bit(&wa), bit(&wb)) {
                         (true, false) => Difference::WrittenOnlyBy {
@@ -328,15 +352,4 @@ impl<'ctx> Query<'ctx> {
         };
         describe(&st, original, &diff)
     }
-}
-
-fn written<'ctx>(m: &Memory<'ctx>, addr: &BV<'ctx>) -> Bool<'ctx> {
-    m.written
-        .select(addr)
-        .as_bool()
-        .expect("written holds booleans")
-}
-
-fn byte<'ctx>(m: &Memory<'ctx>, addr: &BV<'ctx>) -> BV<'ctx> {
-    m.bytes.select(addr).as_bv().expect("memory holds bytes")
 }

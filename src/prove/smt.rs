@@ -2,26 +2,59 @@
 //! vectors and booleans, so that running [`crate::semantics::exec::step`]
 //! builds the formula of what a block computes instead of a value.
 //!
-//! Memory is an array from 64-bit addresses to bytes. Original and candidate
-//! start from the same initial array and the same map of which bytes exist
-//! (`mapped`): that map is left unconstrained, so a proof holds for every
-//! memory layout, and a rewrite that touches one byte the original did not
-//! (or drops an access that could fault) is not equivalent, as the
-//! validator judges it (a run that faults is compared by its exit alone).
-//! Stores also record which addresses were written: the validator compares
-//! the set of written bytes, not only their values.
+//! Memory maps 64-bit addresses to bytes. Original and candidate start from
+//! the same initial contents and the same map of which bytes exist
+//! (`mapped`), both uninterpreted functions of the address ([`Initial`]):
+//! the map is left unconstrained, so a proof holds for every memory layout,
+//! and a rewrite that touches one byte the original did not (or drops an
+//! access that could fault) is not equivalent, as the validator judges it
+//! (a run that faults is compared by its exit alone). Each run keeps its
+//! stores as a list ([`Memory`]): a load reads the newest store to its
+//! address, else the initial contents, and the list is the set of written
+//! addresses the validator compares. No array theory: with the functions
+//! Ackermann-reduced, a query stays in bit-vectors, where Z3 bit-blasts
+//! (with arrays, a multiply in a block with stores ran past the timeout).
+//!
+//! Products and quotients can be read as uninterpreted functions instead
+//! ([`Smt::new`]'s `abstract_arith`): see [`super::Prover`] for why.
 
 use crate::semantics::domain::{BinOp, CmpOp, Domain, Fault, UnOp};
-use z3::ast::{Array, Ast, Bool, BV};
-use z3::{Context, Sort};
+use z3::ast::{Ast, Bool, BV};
+use z3::{Context, FuncDecl, Sort};
+
+/// What both runs start from in memory: its contents and which bytes are
+/// mapped, as functions of the address. (Z3 identifies declarations by
+/// name, so every `Initial` of a context is the same one.)
+pub struct Initial<'ctx> {
+    contents: FuncDecl<'ctx>,
+    mapped: FuncDecl<'ctx>,
+}
+
+impl<'ctx> Initial<'ctx> {
+    pub fn new(ctx: &'ctx Context) -> Initial<'ctx> {
+        let addr = Sort::bitvector(ctx, 64);
+        Initial {
+            contents: FuncDecl::new(ctx, "mem", &[&addr], &Sort::bitvector(ctx, 8)),
+            mapped: FuncDecl::new(ctx, "mapped", &[&addr], &Sort::bool(ctx)),
+        }
+    }
+
+    /// The byte at `a` before either run.
+    pub fn byte(&self, a: &BV<'ctx>) -> BV<'ctx> {
+        self.contents.apply(&[a]).as_bv().expect("bytes")
+    }
+
+    /// Whether the byte at `a` may be accessed without a fault.
+    pub fn mapped(&self, a: &BV<'ctx>) -> Bool<'ctx> {
+        self.mapped.apply(&[a]).as_bool().expect("booleans")
+    }
+}
 
 /// The memory side of one run.
 #[derive(Clone, Debug)]
 pub struct Memory<'ctx> {
-    /// Contents: the shared initial array, then each store applied.
-    pub bytes: Array<'ctx>,
-    /// The addresses this run wrote (true) so far.
-    pub written: Array<'ctx>,
+    /// Its stores, oldest first: (byte address, byte).
+    pub writes: Vec<(BV<'ctx>, BV<'ctx>)>,
     /// Whether an access so far touched a byte that is not mapped: the run
     /// faulted there, and nothing after the fault is observable.
     pub faulted: Bool<'ctx>,
@@ -29,24 +62,47 @@ pub struct Memory<'ctx> {
     pub touched: Vec<BV<'ctx>>,
 }
 
+impl<'ctx> Memory<'ctx> {
+    /// The byte at `a` now: the newest store to it, else the initial one.
+    pub fn byte(&self, init: &Initial<'ctx>, a: &BV<'ctx>) -> BV<'ctx> {
+        self.writes
+            .iter()
+            .fold(init.byte(a), |v, (w, b)| a._eq(w).ite(b, &v))
+    }
+
+    /// Whether this run wrote the byte at `a`.
+    pub fn written(&self, ctx: &'ctx Context, a: &BV<'ctx>) -> Bool<'ctx> {
+        let hits: Vec<Bool<'ctx>> = self.writes.iter().map(|(w, _)| a._eq(w)).collect();
+        Bool::or(ctx, &hits.iter().collect::<Vec<_>>())
+    }
+}
+
 /// The domain: Z3 terms over the symbolic initial state.
 pub struct Smt<'ctx> {
     ctx: &'ctx Context,
-    /// Which bytes may be accessed without a fault (shared by both runs).
-    mapped: Array<'ctx>,
+    init: Initial<'ctx>,
     pub mem: Memory<'ctx>,
+    /// With `Some`, `mul`, `umulh`, `smulh`, `udiv` and `sdiv` are these
+    /// uninterpreted functions (Z3 shares a declaration by name, so both
+    /// runs apply the same ones).
+    uninterpreted: Option<[FuncDecl<'ctx>; 5]>,
+    /// Whether an operation was read as an uninterpreted function.
+    pub abstracted: bool,
 }
 
 impl<'ctx> Smt<'ctx> {
-    /// A run over `initial` memory, with `mapped` saying which bytes exist.
-    pub fn new(ctx: &'ctx Context, initial: &Array<'ctx>, mapped: &Array<'ctx>) -> Smt<'ctx> {
+    /// A run from the [`Initial`] memory; with `abstract_arith`, products
+    /// and quotients are uninterpreted.
+    pub fn new(ctx: &'ctx Context, abstract_arith: bool) -> Smt<'ctx> {
         let addr = Sort::bitvector(ctx, 64);
+        let f = |name: &str| FuncDecl::new(ctx, name, &[&addr, &addr], &addr);
         Smt {
             ctx,
-            mapped: mapped.clone(),
+            uninterpreted: abstract_arith.then(|| ["mul", "umulh", "smulh", "udiv", "sdiv"].map(f)),
+            abstracted: false,
+            init: Initial::new(ctx),
             mem: Memory {
-                bytes: initial.clone(),
-                written: Array::const_array(ctx, &addr, &Bool::from_bool(ctx, false)),
+                writes: Vec::new(),
                 faulted: Bool::from_bool(ctx, false),
                 touched: Vec::new(),
             },
@@ -70,11 +126,7 @@ impl<'ctx> Smt<'ctx> {
             })
             .collect();
         for a in &at {
-            let ok = self
-                .mapped
-                .select(a)
-                .as_bool()
-                .expect("mapped holds booleans");
+            let ok = self.init.mapped(a);
             self.mem.faulted = Bool::or(self.ctx, &[&self.mem.faulted, &ok.not()]);
         }
         self.mem.touched.extend(at.iter().cloned());
@@ -98,6 +150,18 @@ impl<'ctx> Domain for Smt<'ctx> {
         Bool::from_bool(self.ctx, b)
     }
     fn bin(&mut self, op: BinOp, a: &BV<'ctx>, b: &BV<'ctx>) -> BV<'ctx> {
+        let slot = match op {
+            BinOp::Mul => Some(0),
+            BinOp::UMulH => Some(1),
+            BinOp::SMulH => Some(2),
+            BinOp::UDiv => Some(3),
+            BinOp::SDiv => Some(4),
+            _ => None,
+        };
+        if let (Some(k), Some(fs)) = (slot, &self.uninterpreted) {
+            self.abstracted = true;
+            return fs[k].apply(&[a, b]).as_bv().expect("a bit-vector function");
+        }
         match op {
             BinOp::Add => a.bvadd(b),
             BinOp::Sub => a.bvsub(b),
@@ -177,12 +241,7 @@ impl<'ctx> Domain for Smt<'ctx> {
         let at = self.access(addr, bytes);
         let mut v: Option<BV<'ctx>> = None;
         for a in &at {
-            let byte = self
-                .mem
-                .bytes
-                .select(a)
-                .as_bv()
-                .expect("memory holds bytes");
+            let byte = self.mem.byte(&self.init, a);
             // Little-endian: each later byte goes above the ones read so far.
             v = Some(match v {
                 None => byte,
@@ -199,12 +258,9 @@ impl<'ctx> Domain for Smt<'ctx> {
     }
     fn store(&mut self, addr: &BV<'ctx>, bytes: u8, v: &BV<'ctx>) -> Result<(), Fault> {
         let at = self.access(addr, bytes);
-        let yes = Bool::from_bool(self.ctx, true);
-        for (k, a) in at.iter().enumerate() {
+        for (k, a) in at.into_iter().enumerate() {
             let k = k as u32;
-            let byte = v.extract(8 * k + 7, 8 * k);
-            self.mem.bytes = self.mem.bytes.store(a, &byte);
-            self.mem.written = self.mem.written.store(a, &yes);
+            self.mem.writes.push((a, v.extract(8 * k + 7, 8 * k)));
         }
         Ok(())
     }
@@ -273,10 +329,7 @@ mod tests {
     #[test]
     fn operations_agree_with_the_concrete_domain() {
         let ctx = Context::new(&Config::new());
-        let addr = Sort::bitvector(&ctx, 64);
-        let mem = Array::new_const(&ctx, "mem", &addr, &Sort::bitvector(&ctx, 8));
-        let mapped = Array::new_const(&ctx, "mapped", &addr, &Sort::bool(&ctx));
-        let mut d = Smt::new(&ctx, &mem, &mapped);
+        let mut d = Smt::new(&ctx, false);
         let vs = values();
         for &a in &vs {
             let ta = d.lit(a);
@@ -313,10 +366,7 @@ mod tests {
     #[test]
     fn memory_is_little_endian_and_records_writes() {
         let ctx = Context::new(&Config::new());
-        let addr = Sort::bitvector(&ctx, 64);
-        let mem = Array::new_const(&ctx, "mem", &addr, &Sort::bitvector(&ctx, 8));
-        let mapped = Array::const_array(&ctx, &addr, &Bool::from_bool(&ctx, true));
-        let mut d = Smt::new(&ctx, &mem, &mapped);
+        let mut d = Smt::new(&ctx, false);
         let at = d.lit(0x1000);
         let v = d.lit(0x1122_3344_5566_7788);
         d.store(&at, 8, &v).unwrap();
@@ -324,16 +374,13 @@ mod tests {
         assert_eq!(value(&d.load(&at2, 2).unwrap()), 0x5566);
         assert_eq!(value(&d.load(&at, 8).unwrap()), 0x1122_3344_5566_7788);
         let w = |d: &Smt, a: u64| {
-            d.mem
-                .written
-                .select(&BV::from_u64(&ctx, a, 64))
-                .as_bool()
-                .unwrap()
-                .simplify()
-                .as_bool()
+            let a = BV::from_u64(&ctx, a, 64);
+            d.mem.written(&ctx, &a).simplify().as_bool()
         };
         assert_eq!(w(&d, 0x1007), Some(true));
         assert_eq!(w(&d, 0x1008), Some(false));
-        assert_eq!(d.mem.faulted.simplify().as_bool(), Some(false));
+        // Faults only where the (unconstrained) map says a byte is unmapped.
+        assert_eq!(d.mem.touched.len(), 8 + 2 + 8);
+        assert!(d.mem.faulted.simplify().as_bool().is_none());
     }
 }

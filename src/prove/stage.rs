@@ -56,3 +56,23 @@ pub fn after_tests(jobs: &[VerifyJob], verdicts: Vec<Verdict>, prover: &Prover) 
         })
         .collect()
 }
+
+/// Proof counts over a run, for its summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    /// Candidates the tests accepted and the solver refuted.
+    pub refuted: usize,
+    /// Proof queries made, and their milliseconds.
+    pub queries: usize,
+    pub ms: f64,
+}
+
+impl Tally {
+    pub fn count(&mut self, j: &Judged) {
+        self.refuted += j.refuted as usize;
+        if j.refuted || j.evidence.is_some() {
+            self.queries += 1;
+            self.ms += j.proof_ms;
+        }
+    }
+}

@@ -1,6 +1,8 @@
-//! SARIF 2.1.0 output for code-scanning UIs: one result per verified rewrite.
+//! SARIF 2.1.0 output for code-scanning UIs: one result per verified rewrite,
+//! saying whether it was proved or only tested.
 
 use crate::patch::Rewrite;
+use crate::prove::Evidence;
 use serde_json::{json, Value};
 
 /// A SARIF log for rewrites found in each file.
@@ -14,8 +16,8 @@ pub fn log(files: &[(String, Vec<Rewrite>)]) -> Value {
                 "ruleId": "verified-peephole",
                 "level": "note",
                 "message": { "text": format!(
-                    "Verified faster equivalent ({} tests; est. {:.2} -> {:.2} cycles, by {}): {}",
-                    r.tests, r.cycles_before, r.cycles_after, r.proposer, r.after.join("; ")) },
+                    "Verified faster equivalent ({} tests, {}; est. {:.2} -> {:.2} cycles, by {}): {}",
+                    r.tests, r.evidence, r.cycles_before, r.cycles_after, r.proposer, r.after.join("; ")) },
                 "locations": [{ "physicalLocation": {
                     "artifactLocation": { "uri": path },
                     "region": { "startLine": first, "endLine": last }
@@ -23,6 +25,11 @@ pub fn log(files: &[(String, Vec<Rewrite>)]) -> Value {
                 "properties": {
                     "function": r.function, "before": r.before, "after": r.after,
                     "cycles_before": r.cycles_before, "cycles_after": r.cycles_after,
+                    "evidence": if r.evidence.is_proved() { "proved" } else { "tested" },
+                    "not_proved": match &r.evidence {
+                        Evidence::Tested { not_proved } => Some(not_proved),
+                        Evidence::Proved => None,
+                    },
                 }
             }));
         }
@@ -36,7 +43,7 @@ pub fn log(files: &[(String, Vec<Rewrite>)]) -> Value {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": [{
                     "id": "verified-peephole",
-                    "shortDescription": { "text": "A faster instruction sequence, verified equivalent by differential execution" }
+                    "shortDescription": { "text": "A faster instruction sequence, verified equivalent by differential execution and, where it says proved, by an SMT proof" }
                 }]
             }},
             "results": results

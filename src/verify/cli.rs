@@ -1,8 +1,10 @@
-//! `peephole verify ORIGINAL CANDIDATE`: judge one rewrite from two files.
+//! `peephole verify ORIGINAL CANDIDATE`: judge one rewrite from two files:
+//! the tests first, then, when they pass, the SMT proof ([`crate::prove`]).
 
 use super::{Verdict, Verifier, VerifyConfig};
 use crate::asm::Insn;
 use crate::cli::Status;
+use crate::prove::{prove, Proof};
 use crate::semantics::LocSet;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// Check that CANDIDATE may replace ORIGINAL (each file: one straight-line
 /// block, one instruction a line; `//` comments and blank lines allowed).
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = EXIT_STATUS)]
 pub struct VerifyArgs {
     /// File with the original block.
     pub original: PathBuf,
@@ -25,7 +28,18 @@ pub struct VerifyArgs {
     /// Seed for the machine states.
     #[arg(long, value_name = "S", default_value_t = VerifyConfig::default().seed)]
     pub seed: u64,
+    /// Time limit of the proof, in milliseconds (0: tests only).
+    #[arg(long, value_name = "MS", default_value_t = crate::prove::DEFAULT_TIMEOUT_MS)]
+    pub proof_timeout: u64,
 }
+
+/// The exit statuses, for `--help` (and [`run`]).
+pub const EXIT_STATUS: &str = "Exit status:
+  0  proved equivalent (the tests passed, then the SMT solver proved it)
+  1  not equivalent: a counterexample from the tests or from the solver
+  2  cannot be judged: unsupported or invalid input
+  3  tested equivalent, not proved (a timeout, or an instruction outside
+     the semantics: the reason is printed)";
 
 /// Parse a block file; errors name `file:line`.
 pub fn read_block(path: &Path) -> Result<std::result::Result<Vec<Insn>, String>> {
@@ -49,9 +63,8 @@ pub fn parse_block(text: &str, name: &str) -> std::result::Result<Vec<Insn>, Str
     Ok(out)
 }
 
-/// Run the check: [`Status::Done`] (exit 0) for equivalent,
-/// [`Status::Found`] (1) for a counterexample, [`Status::Failed`] (2) for
-/// unsupported or invalid input; a validator that cannot run is an error.
+/// Run the check; the exit status is one of [`EXIT_STATUS`] (see
+/// [`Status`]); a validator that cannot run is an error.
 pub fn run(args: &VerifyArgs) -> Result<Status> {
     let live_out = match &args.live_out {
         Some(list) => match LocSet::parse_list(list) {
@@ -76,8 +89,22 @@ pub fn run(args: &VerifyArgs) -> Result<Status> {
     })?;
     Ok(match verifier.check(&original, &candidate, live_out)? {
         Verdict::Equivalent { tests } => {
-            println!("equivalent ({tests} tests)");
-            Status::Done
+            match prove(&original, &candidate, live_out, args.proof_timeout) {
+                Proof::Proved => {
+                    println!("proved equivalent");
+                    Status::Done
+                }
+                Proof::Counterexample { description } => {
+                    println!(
+                        "not equivalent (found by the SMT solver; {tests} tests missed it): {description}"
+                    );
+                    Status::Found
+                }
+                Proof::Unknown { reason } => {
+                    println!("tested equivalent on {tests} states; not proved ({reason})");
+                    Status::NotProved
+                }
+            }
         }
         Verdict::Counterexample { description } => {
             println!("not equivalent: {description}");
