@@ -142,6 +142,12 @@ impl Prover {
             &n.original,
         ) {
             Proof::Proved => Proof::Proved,
+            Proof::Counterexample { description } if n.refutes => Proof::Counterexample {
+                description: format!(
+                    "{description} (found without the instructions before it, which have no \
+                     executable semantics but write nothing the rest reads)"
+                ),
+            },
             // Perhaps a state the cut context never leads to: not a
             // refutation, but worth a look (it may be a wrong rewrite).
             Proof::Counterexample { description } => Proof::Unknown {

@@ -10,12 +10,13 @@
 //! outside the semantics before the differing part, from the first one
 //! after it): what the kept context establishes (a constant in a register)
 //! is often what makes the rewrite right. A proof of the narrowed pair is a
-//! proof of the whole; a difference it finds may be one the cut context
-//! rules out, so it proves nothing either way.
+//! proof of the whole. A difference it finds may be one the cut context
+//! rules out, so in general it proves nothing, except when
+//! [`Narrowed::refutes`] says the cut context cannot matter.
 
 use super::query::{decode, Decoded};
 use crate::asm::Insn;
-use crate::semantics::{effects, LocSet};
+use crate::semantics::{effects, Flow, Loc, LocSet};
 
 /// The part of a pair to prove instead of the whole.
 pub struct Narrowed {
@@ -24,6 +25,12 @@ pub struct Narrowed {
     pub live_out: LocSet,
     pub original_decoded: Decoded,
     pub candidate_decoded: Decoded,
+    /// Whether a difference of the narrowed pair is one of the whole: no
+    /// suffix was cut, and the cut prefix falls through, writes nothing the
+    /// kept part reads or writes, and touches memory only if the kept part
+    /// does not (so any state of the kept part is reached from some state,
+    /// in some memory layout, through the prefix, which cannot fault there).
+    pub refutes: bool,
 }
 
 fn modelled(insn: &Insn) -> bool {
@@ -59,7 +66,20 @@ pub fn narrow(original: &[Insn], candidate: &[Insn], live_out: LocSet) -> Option
     }
     let o = original[start..end].to_vec();
     let c = candidate[start..m - cut].to_vec();
+    let mut kept = LocSet::EMPTY;
+    for e in o.iter().chain(&c).map(effects) {
+        kept = kept.union(e.reads).union(e.clobbers);
+    }
+    let refutes = cut == 0
+        && original[..start].iter().map(effects).all(|e| {
+            let touches_memory = e.reads.union(e.clobbers).contains(Loc::Mem);
+            e.known
+                && e.flow == Flow::Next
+                && e.clobbers.intersect(kept).is_empty()
+                && !(touches_memory && kept.contains(Loc::Mem))
+        });
     Some(Narrowed {
+        refutes,
         original_decoded: decode(&o).ok()?,
         candidate_decoded: decode(&c).ok()?,
         original: o,
@@ -89,8 +109,29 @@ mod tests {
         assert_eq!(text(&n.candidate), ["mov x2, #8", "lsl x1, x1, #3"]);
         // What the call reads is compared.
         assert!(n.live_out.contains(crate::semantics::Loc::X(1)));
+        // The call may write what the kept part reads: a difference found
+        // without it is no refutation.
+        assert!(!n.refutes);
         // Outside the semantics in the part that differs: nothing to narrow.
         let c = block("adrp x0, other; mov x2, #8; lsl x1, x1, #3; bl f; add x3, x3, #1");
         assert!(narrow(&o, &c, LocSet::EMPTY).is_none());
+    }
+
+    /// A vector loop's body (outside the semantics, and writing nothing the
+    /// counter's update reads) before a wrong rewrite of its exit test: the
+    /// difference found without the body is one of the whole window.
+    #[test]
+    fn a_prefix_that_cannot_matter_lets_a_difference_refute() {
+        let o = block(
+            "add v1.4s, v1.4s, v4.4s; str q6, [x9, x8]; add x8, x8, #16; cmp x8, #256; b.ne .L1",
+        );
+        let c = block("add v1.4s, v1.4s, v4.4s; str q6, [x9, x8]; add x8, x8, #16; cbnz x8, .L1");
+        let n = narrow(&o, &c, LocSet::parse_list("x8").unwrap()).unwrap();
+        assert_eq!(n.original.len(), 3);
+        assert!(n.refutes);
+        // A prefix that writes the counter could set it to anything.
+        let o = block("umov w8, v1.s[0]; add x8, x8, #16; cmp x8, #256; b.ne .L1");
+        let c = block("umov w8, v1.s[0]; add x8, x8, #16; cbnz x8, .L1");
+        assert!(!narrow(&o, &c, LocSet::EMPTY).unwrap().refutes);
     }
 }
