@@ -67,6 +67,30 @@ impl Insn {
         self.operands.get(i)
     }
 
+    /// Every immediate the instruction names, as 64-bit patterns: operands,
+    /// shift amounts, memory offsets and post-index steps. The values on
+    /// which a rewrite of it most often goes wrong are these and their
+    /// neighbours, so test states are drawn near them.
+    pub fn immediates(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for o in &self.operands {
+            match o {
+                Operand::Imm(v) => out.extend(v.value.map(|v| v as u64)),
+                Operand::Modifier {
+                    amount: Some(a), ..
+                } => out.extend(a.value.map(|v| v as u64)),
+                Operand::Mem(m) => {
+                    out.extend(m.offset.as_ref().and_then(|o| o.value).map(|v| v as u64));
+                    if let super::operand::AddrMode::PostIndex(p) = &m.mode {
+                        out.extend(p.imm_value().map(|v| v as u64));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn regs(&self) -> impl Iterator<Item = &Reg> {
         self.operands.iter().flat_map(|o| -> Vec<&Reg> {
             match o {

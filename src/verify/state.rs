@@ -70,6 +70,12 @@ pub struct RegisterRoles {
     pub indices: Vec<u8>,
     /// Every x register the blocks name (w or x view).
     pub mentioned: Vec<u8>,
+    /// The blocks' immediates, as written.
+    pub immediates: Vec<u64>,
+    /// The blocks' immediates with their neighbours, in 64 and 32 bits:
+    /// `cmp w12, #197; b.hs` and `cmp w12, #196; b.hs` differ only when
+    /// w12 is 196, which random and boundary values almost never give.
+    pub constants: Vec<u64>,
 }
 
 impl RegisterRoles {
@@ -101,6 +107,16 @@ impl RegisterRoles {
                     }
                 }
             }
+            for c in insn.immediates() {
+                r.immediates.push(c);
+                for v in [c, c.wrapping_sub(1), c.wrapping_add(1)] {
+                    r.constants.extend([v, v & 0xffff_ffff]);
+                }
+            }
+        }
+        for list in [&mut r.immediates, &mut r.constants] {
+            list.sort_unstable();
+            list.dedup();
         }
         r
     }
@@ -234,6 +250,25 @@ pub fn generate(seed: u64, index: u32, roles: &RegisterRoles) -> MachineState {
     for &i in &roles.indices {
         if rng.chance(50) {
             x[i as usize] = (rng.below(129) as i64 - 64) as u64;
+        }
+    }
+    // Named registers take one of the blocks' constants or a neighbour of
+    // one: a tenth of them on most states, nearly all on a quarter, so that
+    // two registers at constants at once (`cmp w5, 47; ccmp w7, 3, 0, ne`)
+    // come up too. (Not bases or indices: a constant there would only make
+    // the access fault.)
+    if !roles.constants.is_empty() {
+        let share = if rng.chance(25) { 80 } else { 10 };
+        for &r in &roles.mentioned {
+            let data = r < 31 && !roles.bases.contains(&r) && !roles.indices.contains(&r);
+            if data && rng.chance(share) {
+                let from = if rng.chance(50) {
+                    &roles.immediates
+                } else {
+                    &roles.constants
+                };
+                x[r as usize] = rng.pick(from);
+            }
         }
     }
     // Two registers the blocks name that are equal, neighbours, or equal in
@@ -375,12 +410,34 @@ pub fn data_pattern(seed: u64) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// The blocks' constants and their neighbours come up, alone and two
+    /// registers at once.
+    #[test]
+    fn registers_take_the_blocks_constants() {
+        let insns: Vec<Insn> = ["cmp w5, 47", "ccmp w7, 3, 0, ne"]
+            .iter()
+            .map(|t| Insn::parse(t, &Default::default()).unwrap())
+            .collect();
+        let roles = RegisterRoles::of(&[&insns]);
+        for c in [46, 47, 48, 2, 3, 4] {
+            assert!(roles.constants.contains(&c), "{c}");
+        }
+        let states: Vec<MachineState> = (0..1000).map(|i| generate(1, i, &roles)).collect();
+        let both = states
+            .iter()
+            .filter(|s| s.x[5] == 47 && s.x[7] == 3)
+            .count();
+        assert!(both >= 3, "{both}");
+    }
+
     #[test]
     fn deterministic_and_varied() {
         let roles = RegisterRoles {
             bases: vec![1, 2],
             indices: vec![3],
             mentioned: vec![1, 2, 3, 5, 6],
+            immediates: vec![],
+            constants: vec![],
         };
         assert_eq!(generate(7, 3, &roles), generate(7, 3, &roles));
         assert_ne!(generate(7, 3, &roles), generate(7, 4, &roles));

@@ -5,7 +5,7 @@
 use super::pool::Shape;
 use super::render;
 use super::search::Problem;
-use crate::asm::{Insn, Operand};
+use crate::asm::Insn;
 use crate::cost::builtin::timing;
 use crate::propose::Window;
 use crate::semantics::concrete::{self, Concrete, Ending, Machine, Memory};
@@ -671,25 +671,7 @@ fn widths(insns: &[Insn]) -> Vec<bool> {
 }
 
 fn immediates(insns: &[Insn]) -> Vec<u64> {
-    let mut out = Vec::new();
-    for i in insns {
-        for o in &i.operands {
-            match o {
-                Operand::Imm(v) => out.extend(v.value.map(|v| v as u64)),
-                Operand::Modifier {
-                    amount: Some(a), ..
-                } => out.extend(a.value.map(|v| v as u64)),
-                Operand::Mem(m) => {
-                    out.extend(m.offset.as_ref().and_then(|o| o.value).map(|v| v as u64));
-                    if let crate::asm::AddrMode::PostIndex(p) = &m.mode {
-                        out.extend(p.imm_value().map(|v| v as u64));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
+    insns.iter().flat_map(Insn::immediates).collect()
 }
 
 /// The window's constants and simple relatives of them: negation,
