@@ -6,6 +6,7 @@ use crate::cache::Cache;
 use crate::cfg::Abi;
 use crate::cost::{cost_model, DEFAULT_CPU};
 use crate::pipeline::optimize::{optimize, Options, Outcome};
+use crate::pipeline::search::Tick;
 use crate::propose::llm::{LlmConfig, LlmProposer, ModelNotInstalled, PromptStyle};
 use crate::propose::rules::RuleProposer;
 use crate::propose::synth::SynthProposer;
@@ -261,19 +262,24 @@ impl Engine {
         };
         let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();
         let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} windows ({eta})",
+                )
+                .expect("a valid template"),
+            );
             b.set_message(format!("{}: proposing", src.name));
             b
         });
-        let on_round = |round: usize, active: usize| {
-            if let Some(b) = &bar {
-                b.set_message(format!(
-                    "{}: round {} ({} windows)",
-                    src.name,
-                    round + 1,
-                    active
-                ));
-                b.tick();
+        let on_tick = |t: Tick| {
+            if let Some(b) = bar.as_ref().filter(|_| t.total > 0) {
+                if t.done == 0 {
+                    b.reset();
+                    b.set_length(t.total as u64);
+                    b.set_message(format!("{}: round {}", src.name, t.round + 1));
+                }
+                b.set_position(t.done as u64);
             }
         };
         let out = optimize(
@@ -283,7 +289,7 @@ impl Engine {
             self.cost.as_ref(),
             opts,
             keep,
-            &on_round,
+            &on_tick,
         );
         if let Some(b) = bar {
             b.finish_and_clear();

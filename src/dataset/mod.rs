@@ -357,7 +357,7 @@ pub fn examples_from(
             allow_growth: true,
         };
         let asks: Vec<Window> = batch.iter().map(|(w, _)| w.clone()).collect();
-        let searched = search.run(&asks, &|_, _| {})?;
+        let searched = search.run(&asks, &|_| {})?;
         for ((w, subset), found) in batch.iter().zip(searched.found) {
             let Some(before) = found.before else {
                 continue;

@@ -2,7 +2,7 @@
 //! search ([`super::search`], through the result cache when there is one),
 //! patch the text and report.
 
-use super::search::{CachedSearch, Search, Searched};
+use super::search::{CachedSearch, OnTick, Search, Searched};
 use super::windows::{windows, Site};
 use crate::asm::Source;
 use crate::cache::Cache;
@@ -94,7 +94,7 @@ pub fn optimize(
     cost: &dyn CostModel,
     opts: &Options,
     keep_site: &dyn Fn(&Site) -> bool,
-    on_round: &(dyn Fn(usize, usize) + Sync),
+    on_tick: OnTick,
 ) -> Result<Outcome> {
     let started = Instant::now();
     let funcs = functions_with(src, opts.abi);
@@ -118,8 +118,8 @@ pub fn optimize(
         rejected,
         proofs,
     } = match &opts.cache {
-        Some(c) => CachedSearch::new(&search, c).run(&asks, on_round)?,
-        None => search.run(&asks, on_round)?,
+        Some(c) => CachedSearch::new(&search, c).run(&asks, on_tick)?,
+        None => search.run(&asks, on_tick)?,
     };
 
     // Patch and report.

@@ -91,6 +91,23 @@ pub struct Searched {
     pub proofs: Tally,
 }
 
+/// Where a search stands: windows whose proposals are in, of those asked in
+/// this round. Reported as proposals come in, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tick {
+    pub round: usize,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// A callback told of each [`Tick`].
+pub type OnTick<'a> = &'a (dyn Fn(Tick) + Sync);
+
+/// Windows asked of the proposers at a time: small enough that progress
+/// moves often, large enough to keep the LLM's batches and synth's threads
+/// full.
+const PROPOSE_CHUNK: usize = 64;
+
 /// A candidate put to the test: a rewrite of `window` (verified against it),
 /// to be accepted only over something costing `current`.
 pub struct Trial<'a> {
@@ -225,13 +242,9 @@ impl Search<'_> {
         )
     }
 
-    /// Search every window; `on_round(round, active windows)` reports
-    /// progress. An error when a proposer or the validator fails.
-    pub fn run(
-        &self,
-        windows: &[Window],
-        on_round: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<Searched> {
+    /// Search every window; `on_tick` reports progress. An error when a
+    /// proposer or the validator fails.
+    pub fn run(&self, windows: &[Window], on_tick: OnTick) -> Result<Searched> {
         let originals: Vec<&[Insn]> = windows.iter().map(|w| w.insns.as_slice()).collect();
         let before: Vec<Option<Cost>> = self
             .cost
@@ -254,7 +267,14 @@ impl Search<'_> {
 
         for round in 0..self.max_rounds {
             let active: Vec<usize> = (0..windows.len()).filter(|&i| state[i].active).collect();
-            on_round(round, active.len());
+            let tick = |done| {
+                on_tick(Tick {
+                    round,
+                    done,
+                    total: active.len(),
+                })
+            };
+            tick(0);
             if active.is_empty() || self.proposers.is_empty() {
                 break;
             }
@@ -267,10 +287,14 @@ impl Search<'_> {
                 .collect();
             // Gather candidates per active window, deduplicated by text.
             let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); active.len()];
-            for p in self.proposers {
-                for (k, list) in p.propose(&asks)?.into_iter().enumerate() {
-                    cands[k].extend(list);
+            for (c, chunk) in asks.chunks(PROPOSE_CHUNK).enumerate() {
+                let first = c * PROPOSE_CHUNK;
+                for p in self.proposers {
+                    for (k, list) in p.propose(chunk)?.into_iter().enumerate() {
+                        cands[first + k].extend(list);
+                    }
                 }
+                tick(first + chunk.len());
             }
             for (k, list) in cands.iter_mut().enumerate() {
                 let cur = text_of(&asks[k].insns);
@@ -457,11 +481,7 @@ impl<'a> CachedSearch<'a> {
 
     /// [`Search::run`], answering from the cache where it can and storing
     /// the new results (only when the whole search succeeded).
-    pub fn run(
-        &self,
-        windows: &[Window],
-        on_round: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<Searched> {
+    pub fn run(&self, windows: &[Window], on_tick: OnTick) -> Result<Searched> {
         let keys: Vec<CacheKey> = windows.iter().map(|w| self.key(w)).collect();
         let mut found: Vec<Option<Found>> = keys
             .iter()
@@ -474,7 +494,7 @@ impl<'a> CachedSearch<'a> {
             .collect();
         let misses: Vec<usize> = (0..windows.len()).filter(|&i| found[i].is_none()).collect();
         let asked: Vec<Window> = misses.iter().map(|&i| windows[i].clone()).collect();
-        let searched = self.search.run(&asked, on_round)?;
+        let searched = self.search.run(&asked, on_tick)?;
         for (&i, f) in misses.iter().zip(searched.found) {
             // A cache that cannot be written only costs speed.
             let _ = self.cache.put(NAMESPACE, &keys[i], &CachedResult::of(&f));
@@ -547,7 +567,7 @@ mod tests {
             max_rounds: 3,
             allow_growth: true,
         }
-        .run(&[w], &|_, _| {})
+        .run(&[w], &|_| {})
     }
 
     #[test]
