@@ -22,6 +22,12 @@ use std::path::PathBuf;
 /// Default `--synth-budget`: chosen by measurement (docs/synth.md).
 pub const DEFAULT_SYNTH_BUDGET_MS: u64 = 100;
 
+/// Default `--llm-budget`, in seconds of model time per run: a cold run on a
+/// 2,000-line -O2 file with the rules and synth takes about a minute, and the
+/// model is asked only where they found nothing; this keeps the LLM's share
+/// of a cold run about the same again (docs/eval.md).
+pub const DEFAULT_LLM_BUDGET_S: u64 = 60;
+
 /// Options shared by `opt` and `check`: which proposers, how hard to verify,
 /// which core to cost for.
 #[derive(clap::Args, Debug, Clone)]
@@ -63,6 +69,10 @@ pub struct EngineArgs {
     /// LLM answers per window (with --temperature > 0).
     #[arg(short = 'k', long = "samples", default_value_t = 1)]
     pub samples: u32,
+    /// Seconds of LLM decoding per run (0: no limit). Once spent, windows
+    /// whose answers are not cached are not asked, and the run says so.
+    #[arg(long, value_name = "SECONDS", env = "PEEPHOLE_LLM_BUDGET", default_value_t = DEFAULT_LLM_BUDGET_S)]
+    pub llm_budget: u64,
     /// LLM sampling temperature (0 = greedy).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
@@ -176,6 +186,7 @@ impl Engine {
             gpu_layers: a.gpu_layers,
             seed: a.seed,
             merge_adapter: !a.no_merge,
+            budget: (a.llm_budget > 0).then(|| std::time::Duration::from_secs(a.llm_budget)),
             ..LlmConfig::default()
         };
         let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
@@ -293,6 +304,9 @@ impl Engine {
         );
         if let Some(b) = bar {
             b.finish_and_clear();
+        }
+        for note in self.proposers.iter().flat_map(|p| p.notes()) {
+            eprintln!("peephole: {note}");
         }
         out
     }

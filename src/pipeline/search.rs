@@ -231,7 +231,10 @@ impl Search<'_> {
             env!("CARGO_PKG_VERSION"),
             self.proposers
                 .iter()
-                .map(|p| p.fingerprint())
+                .map(|p| match p.asked_after_others() {
+                    true => format!("after-others {}", p.fingerprint()),
+                    false => p.fingerprint(),
+                })
                 .collect::<Vec<_>>()
                 .join(","),
             self.verifier.fingerprint(),
@@ -265,98 +268,43 @@ impl Search<'_> {
         let mut rejected = 0;
         let mut proofs = Tally::default();
 
+        let (first, after): (Vec<&dyn Proposer>, Vec<&dyn Proposer>) =
+            self.proposers.iter().partition(|p| !p.asked_after_others());
         for round in 0..self.max_rounds {
             let active: Vec<usize> = (0..windows.len()).filter(|&i| state[i].active).collect();
-            let tick = |done| {
+            if active.is_empty() || self.proposers.is_empty() {
                 on_tick(Tick {
                     round,
-                    done,
-                    total: active.len(),
-                })
-            };
-            tick(0);
-            if active.is_empty() || self.proposers.is_empty() {
+                    done: 0,
+                    total: 0,
+                });
                 break;
             }
-            let asks: Vec<Window> = active
-                .iter()
-                .map(|&i| Window {
-                    insns: state[i].current.clone(),
-                    live_out: windows[i].live_out,
-                })
-                .collect();
-            // Gather candidates per active window, deduplicated by text.
-            let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); active.len()];
-            for (c, chunk) in asks.chunks(PROPOSE_CHUNK).enumerate() {
-                let first = c * PROPOSE_CHUNK;
-                for p in self.proposers {
-                    for (k, list) in p.propose(chunk)?.into_iter().enumerate() {
-                        cands[first + k].extend(list);
-                    }
-                }
-                tick(first + chunk.len());
-            }
-            for (k, list) in cands.iter_mut().enumerate() {
-                let cur = text_of(&asks[k].insns);
-                let max_len = if self.allow_growth {
-                    usize::MAX
-                } else {
-                    originals[active[k]].len()
-                };
-                let mut seen = HashSet::new();
-                list.retain(|c| {
-                    let t = text_of(&c.insns);
-                    c.insns.len() <= max_len && t != cur && seen.insert(t)
-                });
-            }
-            // Cost them all at once; verify those that would be faster
-            // against the original window.
-            let flat: Vec<(usize, &Candidate)> = cands
-                .iter()
-                .enumerate()
-                .flat_map(|(k, l)| l.iter().map(move |c| (k, c)))
-                .collect();
-            let trials: Vec<Trial> = flat
-                .iter()
-                .map(|&(k, c)| Trial {
-                    window: &windows[active[k]],
-                    candidate: &c.insns,
-                    current: state[active[k]].current_cost,
-                })
-                .collect();
-            let judged = judge(
-                self.verifier,
-                self.prover,
-                self.cost,
-                &trials,
-                Verify::Improving,
-            )?;
             for s in state.iter_mut() {
                 s.active = false;
             }
-            for ((k, cand), j) in flat.into_iter().zip(judged) {
-                let st = &mut state[active[k]];
-                let (Some(tested), Some(cost)) = (&j.judged, j.cost) else {
-                    continue;
-                };
-                proofs.count(tested);
-                // With --require-proof a tested-only candidate is not
-                // applied (nor counted as rejected: nothing refuted it).
-                if !tested.verdict.is_equivalent() {
-                    rejected += 1;
-                } else if j.accepts(&st.current_cost, &self.proof) {
-                    st.current = cand.insns.clone();
-                    st.current_cost = cost;
-                    st.best = Some(Accepted {
-                        candidate: cand.clone(),
-                        cost,
-                        tests: j.tests().expect("equivalent"),
-                        evidence: tested.evidence.clone().expect("equivalent, so judged"),
-                        proof_ms: tested.proof_ms,
-                    });
-                    st.active = true;
-                }
-            }
+            let mut tally = (0, Tally::default());
+            self.step(
+                &first, windows, &active, &mut state, round, on_tick, &mut tally,
+            )?;
+            // The slow proposers only where the others found nothing: a
+            // window without a rewrite is still at its first round.
+            let unimproved: Vec<usize> = active
+                .iter()
+                .copied()
+                .filter(|&i| state[i].best.is_none())
+                .collect();
+            self.step(
+                &after,
+                windows,
+                &unimproved,
+                &mut state,
+                round,
+                on_tick,
+                &mut tally,
+            )?;
+            rejected += tally.0;
+            proofs.add(&tally.1);
         }
         Ok(Searched {
             found: state
@@ -370,6 +318,111 @@ impl Search<'_> {
             rejected,
             proofs,
         })
+    }
+
+    /// One round of `proposers` on the windows `which`: propose, cost,
+    /// verify what would be faster against the original window, and accept
+    /// the cheapest equivalent (marking its window active for the next
+    /// round). Adds the rejected candidates and proof counts to `tally`.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        proposers: &[&dyn Proposer],
+        windows: &[Window],
+        which: &[usize],
+        state: &mut [Progress],
+        round: usize,
+        on_tick: OnTick,
+        tally: &mut (usize, Tally),
+    ) -> Result<()> {
+        if proposers.is_empty() || which.is_empty() {
+            return Ok(());
+        }
+        let tick = |done| {
+            on_tick(Tick {
+                round,
+                done,
+                total: which.len(),
+            })
+        };
+        tick(0);
+        let asks: Vec<Window> = which
+            .iter()
+            .map(|&i| Window {
+                insns: state[i].current.clone(),
+                live_out: windows[i].live_out,
+            })
+            .collect();
+        // Gather candidates per window, deduplicated by text.
+        let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); which.len()];
+        for (c, chunk) in asks.chunks(PROPOSE_CHUNK).enumerate() {
+            let first = c * PROPOSE_CHUNK;
+            for p in proposers {
+                for (k, list) in p.propose(chunk)?.into_iter().enumerate() {
+                    cands[first + k].extend(list);
+                }
+            }
+            tick(first + chunk.len());
+        }
+        for (k, list) in cands.iter_mut().enumerate() {
+            let cur = text_of(&asks[k].insns);
+            let max_len = if self.allow_growth {
+                usize::MAX
+            } else {
+                windows[which[k]].insns.len()
+            };
+            let mut seen = HashSet::new();
+            list.retain(|c| {
+                let t = text_of(&c.insns);
+                c.insns.len() <= max_len && t != cur && seen.insert(t)
+            });
+        }
+        // Cost them all at once; verify those that would be faster against
+        // the original window.
+        let flat: Vec<(usize, &Candidate)> = cands
+            .iter()
+            .enumerate()
+            .flat_map(|(k, l)| l.iter().map(move |c| (k, c)))
+            .collect();
+        let trials: Vec<Trial> = flat
+            .iter()
+            .map(|&(k, c)| Trial {
+                window: &windows[which[k]],
+                candidate: &c.insns,
+                current: state[which[k]].current_cost,
+            })
+            .collect();
+        let judged = judge(
+            self.verifier,
+            self.prover,
+            self.cost,
+            &trials,
+            Verify::Improving,
+        )?;
+        for ((k, cand), j) in flat.into_iter().zip(judged) {
+            let st = &mut state[which[k]];
+            let (Some(tested), Some(cost)) = (&j.judged, j.cost) else {
+                continue;
+            };
+            tally.1.count(tested);
+            // With --require-proof a tested-only candidate is not applied
+            // (nor counted as rejected: nothing refuted it).
+            if !tested.verdict.is_equivalent() {
+                tally.0 += 1;
+            } else if j.accepts(&st.current_cost, &self.proof) {
+                st.current = cand.insns.clone();
+                st.current_cost = cost;
+                st.best = Some(Accepted {
+                    candidate: cand.clone(),
+                    cost,
+                    tests: j.tests().expect("equivalent"),
+                    evidence: tested.evidence.clone().expect("equivalent, so judged"),
+                    proof_ms: tested.proof_ms,
+                });
+                st.active = true;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -495,9 +548,14 @@ impl<'a> CachedSearch<'a> {
         let misses: Vec<usize> = (0..windows.len()).filter(|&i| found[i].is_none()).collect();
         let asked: Vec<Window> = misses.iter().map(|&i| windows[i].clone()).collect();
         let searched = self.search.run(&asked, on_tick)?;
+        // A proposer that ran out of time left windows unasked: then no
+        // answer of this run is the search's final word.
+        let final_answers = !self.search.proposers.iter().any(|p| p.budget_spent());
         for (&i, f) in misses.iter().zip(searched.found) {
-            // A cache that cannot be written only costs speed.
-            let _ = self.cache.put(NAMESPACE, &keys[i], &CachedResult::of(&f));
+            if final_answers {
+                // A cache that cannot be written only costs speed.
+                let _ = self.cache.put(NAMESPACE, &keys[i], &CachedResult::of(&f));
+            }
             found[i] = Some(f);
         }
         Ok(Searched {
@@ -555,7 +613,27 @@ mod tests {
         }
     }
 
-    fn run(proposers: &[&dyn Proposer], w: Window) -> Result<Searched> {
+    /// A slow proposer: asked after the others, and records what it is
+    /// asked about.
+    struct Slow(std::sync::Mutex<Vec<String>>);
+
+    impl Proposer for Slow {
+        fn name(&self) -> &str {
+            "slow"
+        }
+
+        fn asked_after_others(&self) -> bool {
+            true
+        }
+
+        fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+            let mut asked = self.0.lock().unwrap();
+            asked.extend(windows.iter().map(|w| text_of(&w.insns)));
+            Ok(vec![Vec::new(); windows.len()])
+        }
+    }
+
+    fn search_all(proposers: &[&dyn Proposer], ws: &[Window]) -> Result<Searched> {
         let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 })?;
         let cost = BuiltinModel::new("neoverse-n1", "test");
         Search {
@@ -567,7 +645,26 @@ mod tests {
             max_rounds: 3,
             allow_growth: true,
         }
-        .run(&[w], &|_| {})
+        .run(ws, &|_| {})
+    }
+
+    fn run(proposers: &[&dyn Proposer], w: Window) -> Result<Searched> {
+        search_all(proposers, &[w])
+    }
+
+    /// The slow proposer is asked only about the window the others left
+    /// as it was.
+    #[test]
+    fn slow_proposers_only_where_the_others_found_nothing() {
+        if !crate::verify::assemble::assembler_available() {
+            return;
+        }
+        let improvable = Window::of(&["mov x1, x0", "add x0, x1, #0"], "x0,sp");
+        let other = Window::of(&["add x0, x0, #1"], "x0,sp");
+        let slow = Slow(Default::default());
+        let s = search_all(&[&Fixed(&[&[]]), &slow], &[improvable, other.clone()]).unwrap();
+        assert!(s.found[0].best.is_some());
+        assert_eq!(*slow.0.lock().unwrap(), [text_of(&other.insns)]);
     }
 
     #[test]

@@ -68,6 +68,13 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Add another tally's counts.
+    pub fn add(&mut self, other: &Tally) {
+        self.refuted += other.refuted;
+        self.queries += other.queries;
+        self.ms += other.ms;
+    }
+
     pub fn count(&mut self, j: &Judged) {
         self.refuted += j.refuted as usize;
         if j.refuted || j.evidence.is_some() {
