@@ -201,7 +201,7 @@ pub fn judge(
         .flatten()
         .collect();
     // Then prove what the tests accepted.
-    let judged = stage::after_tests(&jobs, verdicts, prover);
+    let judged = stage::after_tests(&jobs, verdicts, prover, verifier);
     let mut out: Vec<Judgement> = costs
         .into_iter()
         .map(|cost| Judgement { cost, judged: None })

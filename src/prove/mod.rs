@@ -34,10 +34,26 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 pub enum Proof {
     /// Equivalent on every state (and every memory layout).
     Proved,
-    /// A state on which they differ, in the validator's words.
-    Counterexample { description: String },
+    /// A state on which they differ, in the validator's words, and its
+    /// register inputs when the solver gave them.
+    Counterexample {
+        description: String,
+        #[serde(default)]
+        inputs: Option<Inputs>,
+    },
     /// Neither: a timeout, or something outside the semantics.
     Unknown { reason: String },
+}
+
+/// A counterexample's register inputs: what the validator needs to meet it
+/// again at test speed (memory is its own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// x0..x30.
+    pub x: Vec<u64>,
+    pub sp: u64,
+    /// NZCV in bits 31..28.
+    pub nzcv: u64,
 }
 
 /// What stands behind an accepted rewrite.
@@ -142,15 +158,19 @@ impl Prover {
             &n.original,
         ) {
             Proof::Proved => Proof::Proved,
-            Proof::Counterexample { description } if n.refutes => Proof::Counterexample {
+            Proof::Counterexample {
+                description,
+                inputs,
+            } if n.refutes => Proof::Counterexample {
                 description: format!(
                     "{description} (found without the instructions before it, which have no \
                      executable semantics but write nothing the rest reads)"
                 ),
+                inputs,
             },
             // Perhaps a state the cut context never leads to: not a
             // refutation, but worth a look (it may be a wrong rewrite).
-            Proof::Counterexample { description } => Proof::Unknown {
+            Proof::Counterexample { description, .. } => Proof::Unknown {
                 reason: format!("{outside}; the rest, proved without it, differs: {description}"),
             },
             Proof::Unknown { reason } => Proof::Unknown {
@@ -203,7 +223,10 @@ impl Prover {
         let spent = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         let p = match q.check(budget.saturating_sub(spent).max(1), original) {
             Answer::Unsat => Proof::Proved,
-            Answer::Sat(description) => Proof::Counterexample { description },
+            Answer::Sat(description, inputs) => Proof::Counterexample {
+                description,
+                inputs: Some(inputs),
+            },
             Answer::Unknown(_) if started.elapsed().as_millis() >= budget as u128 => {
                 Proof::Unknown {
                     reason: format!("timeout after {budget} ms"),

@@ -9,6 +9,7 @@
 //! every end of the original with every end of the candidate.
 
 use super::smt::{Initial, Memory, Smt};
+use super::Inputs;
 use crate::asm::{Insn, Operand};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::{step, Regs};
@@ -121,8 +122,9 @@ fn run<'ctx>(
 pub enum Answer {
     /// No state tells them apart.
     Unsat,
-    /// A state that does, described as the validator describes one.
-    Sat(String),
+    /// A state that does, described as the validator describes one, and
+    /// its register inputs (to be added to the tests).
+    Sat(String, Inputs),
     /// The solver's reason for giving up.
     Unknown(String),
 }
@@ -194,7 +196,7 @@ impl<'ctx> Query<'ctx> {
         match self.solver.check() {
             SatResult::Unsat => Answer::Unsat,
             SatResult::Sat => match self.solver.get_model() {
-                Some(m) => Answer::Sat(self.describe(&m, original)),
+                Some(m) => Answer::Sat(self.describe(&m, original), self.inputs(&m)),
                 None => Answer::Unknown("the solver found a difference but gave no model".into()),
             },
             SatResult::Unknown => {
@@ -254,6 +256,22 @@ impl<'ctx> Query<'ctx> {
         ds.push(Bool::and(ctx, &[&wa, &values]));
         let refs: Vec<&Bool> = ds.iter().collect();
         Bool::or(ctx, &refs)
+    }
+
+    /// The model's register inputs.
+    fn inputs(&self, m: &Model<'ctx>) -> Inputs {
+        let bv = |t: &BV<'ctx>| m.eval(t, true).and_then(|v| v.as_u64()).unwrap_or(0);
+        let bit = |t: &Bool<'ctx>| m.eval(t, true).and_then(|v| v.as_bool()).unwrap_or(false);
+        let inp = &self.input.regs;
+        let f = &inp.flags;
+        Inputs {
+            x: inp.x.iter().map(bv).collect(),
+            sp: bv(&inp.sp),
+            nzcv: (bit(&f.n) as u64) << 31
+                | (bit(&f.z) as u64) << 30
+                | (bit(&f.c) as u64) << 29
+                | (bit(&f.v) as u64) << 28,
+        }
     }
 
     /// The counterexample in the validator's words.

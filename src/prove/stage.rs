@@ -2,7 +2,7 @@
 //! query per candidate they accepted.
 
 use super::{Evidence, Proof, Prover};
-use crate::verify::{Verdict, VerifyJob};
+use crate::verify::{Verdict, Verifier, VerifyJob};
 use rayon::prelude::*;
 
 /// A candidate after tests and proof.
@@ -21,8 +21,15 @@ pub struct Judged {
 /// Prove, in parallel, each job whose verdict is equivalent. A counterexample
 /// turns the verdict into one (the candidate is rejected, and described as
 /// the validator describes its own); a timeout or a block outside the
-/// semantics keeps it equivalent with the evidence `tested`.
-pub fn after_tests(jobs: &[VerifyJob], verdicts: Vec<Verdict>, prover: &Prover) -> Vec<Judged> {
+/// semantics keeps it equivalent with the evidence `tested`. A
+/// counterexample's inputs join the validator's tests for that window, so
+/// the next candidate meets them at test speed.
+pub fn after_tests(
+    jobs: &[VerifyJob],
+    verdicts: Vec<Verdict>,
+    prover: &Prover,
+    verifier: &Verifier,
+) -> Vec<Judged> {
     jobs.par_iter()
         .zip(verdicts)
         .map(|(job, verdict)| {
@@ -40,12 +47,16 @@ pub fn after_tests(jobs: &[VerifyJob], verdicts: Vec<Verdict>, prover: &Prover) 
                 Proof::Unknown { reason } => {
                     (verdict, Some(Evidence::Tested { not_proved: reason }))
                 }
-                Proof::Counterexample { description } => (
-                    Verdict::Counterexample {
-                        description: format!("{description} (found by the SMT solver)"),
-                    },
-                    None,
-                ),
+                Proof::Counterexample {
+                    description,
+                    inputs,
+                } => {
+                    if let Some(i) = inputs {
+                        verifier.remember(job, &i);
+                    }
+                    let description = format!("{description} (found by the SMT solver)");
+                    (Verdict::Counterexample { description }, None)
+                }
             };
             Judged {
                 refuted: evidence.is_none(),

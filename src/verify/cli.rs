@@ -94,7 +94,7 @@ pub fn run(args: &VerifyArgs) -> Result<Status> {
                     println!("proved equivalent");
                     Status::Done
                 }
-                Proof::Counterexample { description } => {
+                Proof::Counterexample { description, .. } => {
                     println!(
                         "not equivalent (found by the SMT solver; {tests} tests missed it): {description}"
                     );

@@ -21,7 +21,8 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// The validator's judgement on one (original, candidate) pair.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,7 +91,14 @@ const BATCH: usize = 2048;
 pub struct Verifier {
     cfg: VerifyConfig,
     pattern: Arc<Vec<u8>>,
+    /// States the SMT solver found a window's candidates to differ on,
+    /// tried before the generated ones for every later candidate of that
+    /// window (by original text and live-out set).
+    remembered: Mutex<HashMap<String, Vec<state::MachineState>>>,
 }
+
+/// Most remembered states per window.
+const REMEMBERED_MAX: usize = 8;
 
 thread_local! {
     static ENGINE: RefCell<Option<exec::Engine>> = const { RefCell::new(None) };
@@ -104,6 +112,7 @@ impl Verifier {
         let v = Verifier {
             cfg,
             pattern: Arc::new(state::data_pattern(cfg.seed)),
+            remembered: Mutex::default(),
         };
         // Fail early (here, with a clear error) if Unicorn cannot start.
         exec::Engine::new(v.pattern.clone())?;
@@ -121,6 +130,29 @@ impl Verifier {
             "validator-{VERSION} tests {} seed {}",
             self.cfg.tests, self.cfg.seed
         )
+    }
+
+    /// Add a counterexample's register inputs to the tests of `job`'s
+    /// window: memory, vector registers and the stack pointer stay the
+    /// generated ones, so it is met again whenever the difference lies in
+    /// the registers.
+    pub fn remember(&self, job: &VerifyJob, inputs: &crate::prove::Inputs) {
+        let roles = state::RegisterRoles::of(&[job.original, job.candidate]);
+        let mut st = state::generate(self.cfg.seed, 0, &roles);
+        for (x, &v) in st.x.iter_mut().zip(&inputs.x) {
+            *x = v;
+        }
+        st.nzcv = inputs.nzcv;
+        let mut map = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(window_key(job)).or_default();
+        if list.len() < REMEMBERED_MAX && !list.contains(&st) {
+            list.push(st);
+        }
+    }
+
+    fn remembered(&self, job: &VerifyJob) -> Vec<state::MachineState> {
+        let map = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&window_key(job)).cloned().unwrap_or_default()
     }
 
     /// Check one pair.
@@ -229,6 +261,17 @@ impl Verifier {
             end: asm.candidate.end,
             exits: &asm.exits,
         };
+        // States the solver found first: they refute a repeated mistake at
+        // once. (Not counted below: they are extra.)
+        for st in self.remembered(job) {
+            let a = engine.run(&orig, &st, with_v);
+            let b = engine.run(&cand, &st, with_v);
+            if let Some(diff) = compare::difference(&a, &b, job.live_out) {
+                return Verdict::Counterexample {
+                    description: compare::describe(&st, job.original, &diff),
+                };
+            }
+        }
         let mut completed = 0u32;
         let mut last_fault = None;
         for t in 0..self.cfg.tests {
@@ -267,6 +310,12 @@ impl Verifier {
 
 use assemble::Image;
 
+/// The key of a window's remembered states.
+fn window_key(job: &VerifyJob) -> String {
+    let text: Vec<String> = job.original.iter().map(|i| i.to_string()).collect();
+    format!("{}|{}", text.join("; "), job.live_out)
+}
+
 /// Whether a block names any SIMD/FP register (then vector registers and FP
 /// control are set up and compared; otherwise they cannot change).
 fn uses_simd(block: &[Insn]) -> bool {
@@ -289,6 +338,36 @@ mod tests {
             .iter()
             .map(|l| Insn::parse_plain(l).unwrap())
             .collect()
+    }
+
+    /// A counterexample's inputs, once remembered, are met by every later
+    /// candidate of the window, whatever the generated states are.
+    #[test]
+    fn remembered_counterexamples_are_tested_first() {
+        let v = Verifier::new(VerifyConfig { tests: 1, seed: 3 }).unwrap();
+        let x1 = LocSet::parse_list("x1").unwrap();
+        let orig = block(&["cmp x0, x2", "cset x1, eq"]);
+        let cand = block(&["mov x1, #0"]);
+        let job = VerifyJob {
+            original: &orig,
+            candidate: &cand,
+            live_out: x1,
+        };
+        let mut x = vec![0u64; 31];
+        (x[0], x[2]) = (0x1234_5678_9abc, 0x1234_5678_9abc);
+        v.remember(&job, &crate::prove::Inputs { x, sp: 0, nzcv: 0 });
+        let r = v.check(&orig, &cand, x1).unwrap();
+        assert!(matches!(r, Verdict::Counterexample { .. }), "{r:?}");
+        // Another window's tests are untouched.
+        let other = block(&["cmp x0, x3", "cset x1, eq"]);
+        assert_eq!(
+            v.remembered(&VerifyJob {
+                original: &other,
+                candidate: &cand,
+                live_out: x1
+            }),
+            []
+        );
     }
 
     /// -O0 code reads every pointer back from its stack slot before using
