@@ -334,7 +334,9 @@ fn general(r: &Reg) -> Option<(R, bool)> {
     })
 }
 
-fn extend_named(name: &str) -> Option<Extend> {
+/// The extension an operand or mnemonic name (`uxtb` .. `sxtx`) stands for:
+/// the one table of them (the trace reads it too).
+pub fn extend_named(name: &str) -> Option<Extend> {
     let (signed, bits) = match name {
         "uxtb" => (false, 8),
         "uxth" => (false, 16),

@@ -41,19 +41,9 @@ fn val(o: &Operand) -> Expr {
     Expr::leaf(&val_text(o))
 }
 
-/// `(signed, bits)` of an extend.
+/// `(signed, bits)` of an extend, from the decoder's table.
 fn ext_bits(op: &str) -> Option<(bool, u32)> {
-    Some(match op {
-        "uxtb" => (false, 8),
-        "uxth" => (false, 16),
-        "uxtw" => (false, 32),
-        "uxtx" => (false, 64),
-        "sxtb" => (true, 8),
-        "sxth" => (true, 16),
-        "sxtw" => (true, 32),
-        "sxtx" => (true, 64),
-        _ => return None,
-    })
+    super::inst::extend_named(op).map(|e| (e.signed, u32::from(e.bits)))
 }
 
 fn extend(signed: bool, v: Expr, bits: u32) -> Expr {
