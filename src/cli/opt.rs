@@ -6,7 +6,7 @@ use crate::cache::Cache;
 use crate::cfg::Abi;
 use crate::cost::{cost_model, DEFAULT_CPU};
 use crate::pipeline::optimize::{optimize, Options, Outcome};
-use crate::pipeline::search::Tick;
+use crate::pipeline::search::{SlowBudget, Tick};
 use crate::propose::llm::{LlmConfig, LlmProposer, ModelNotInstalled, PromptStyle};
 use crate::propose::rules::RuleProposer;
 use crate::propose::synth::SynthProposer;
@@ -21,12 +21,6 @@ use std::path::PathBuf;
 
 /// Default `--synth-budget`: chosen by measurement (docs/synth.md).
 pub const DEFAULT_SYNTH_BUDGET_MS: u64 = 100;
-
-/// Default `--llm-budget`, in seconds of model time per run: a cold run on a
-/// 2,000-line -O2 file with the rules and synth takes about a minute, and the
-/// model is asked only where they found nothing; this keeps the LLM's share
-/// of a cold run about the same again (docs/eval.md).
-pub const DEFAULT_LLM_BUDGET_S: u64 = 60;
 
 /// Options shared by `opt` and `check`: which proposers, how hard to verify,
 /// which core to cost for.
@@ -69,10 +63,12 @@ pub struct EngineArgs {
     /// LLM answers per window (with --temperature > 0).
     #[arg(short = 'k', long = "samples", default_value_t = 1)]
     pub samples: u32,
-    /// Seconds of LLM decoding per run (0: no limit). Once spent, windows
-    /// whose answers are not cached are not asked, and the run says so.
-    #[arg(long, value_name = "SECONDS", env = "PEEPHOLE_LLM_BUDGET", default_value_t = DEFAULT_LLM_BUDGET_S)]
-    pub llm_budget: u64,
+    /// Seconds the LLM may take per run, asked only about windows the rules
+    /// and synth did not improve (0: no limit). Default: twice what the rest
+    /// of the run took, at least 10 s. Once spent, the remaining windows are
+    /// not asked (answers already cached still are), and the run says how many.
+    #[arg(long, value_name = "SECONDS", env = "PEEPHOLE_LLM_BUDGET")]
+    pub llm_budget: Option<u64>,
     /// LLM sampling temperature (0 = greedy).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
@@ -161,6 +157,8 @@ pub struct Engine {
     pub abi: Abi,
     /// `--proof-timeout`, `--require-proof`: every run's `Options::proof`.
     pub proof: ProofConfig,
+    /// `--llm-budget`: every run's `Options::slow_budget`.
+    pub slow_budget: SlowBudget,
 }
 
 impl Engine {
@@ -186,7 +184,6 @@ impl Engine {
             gpu_layers: a.gpu_layers,
             seed: a.seed,
             merge_adapter: !a.no_merge,
-            budget: (a.llm_budget > 0).then(|| std::time::Duration::from_secs(a.llm_budget)),
             ..LlmConfig::default()
         };
         let mut proposers: Vec<Box<dyn Proposer>> = Vec::new();
@@ -255,6 +252,11 @@ impl Engine {
             _answers_dir: answers_dir,
             abi: a.abi,
             proof: a.proof(),
+            slow_budget: match a.llm_budget {
+                None => SlowBudget::DEFAULT,
+                Some(0) => SlowBudget::Unlimited,
+                Some(s) => SlowBudget::Seconds(s as f64),
+            },
         })
     }
 
@@ -269,6 +271,7 @@ impl Engine {
             cache: self.cache.clone(),
             abi: self.abi,
             proof: self.proof,
+            slow_budget: self.slow_budget,
             ..opts.clone()
         };
         let props: Vec<&dyn Proposer> = self.proposers.iter().map(|p| p.as_ref()).collect();
@@ -304,9 +307,6 @@ impl Engine {
         );
         if let Some(b) = bar {
             b.finish_and_clear();
-        }
-        for note in self.proposers.iter().flat_map(|p| p.notes()) {
-            eprintln!("peephole: {note}");
         }
         out
     }
@@ -356,6 +356,12 @@ fn summarize(outcome: &Outcome) {
         outcome.cost_model,
         s.seconds
     );
+    if s.windows_unasked > 0 {
+        eprintln!(
+            "peephole: the LLM's time (--llm-budget) ran out: {} windows were not asked",
+            s.windows_unasked
+        );
+    }
 }
 
 /// With `--diff`: what stands behind each change, beside the patch (on

@@ -12,7 +12,7 @@ pub mod augment;
 use crate::asm::{Insn, Source};
 use crate::cfg::functions;
 use crate::cost::CostModel;
-use crate::pipeline::search::Search;
+use crate::pipeline::search::{Search, SlowBudget};
 use crate::pipeline::windows::windows;
 use crate::propose::llm::{without_branch, PromptStyle, PIECE_MAX};
 use crate::propose::{Candidate, Proposer, Window};
@@ -345,6 +345,7 @@ pub fn examples_from(
         // One round: a target is a verified rewrite of the window itself
         // (tested, as the dataset always was: no proofs).
         let search = Search {
+            slow_budget: SlowBudget::Unlimited,
             proposers: &proposers,
             verifier,
             prover: &tests_only,

@@ -2,7 +2,7 @@
 //! search ([`super::search`], through the result cache when there is one),
 //! patch the text and report.
 
-use super::search::{CachedSearch, OnTick, Search, Searched};
+use super::search::{CachedSearch, OnTick, Search, Searched, SlowBudget};
 use super::windows::{windows, Site};
 use crate::asm::Source;
 use crate::cache::Cache;
@@ -32,6 +32,8 @@ pub struct Options {
     pub abi: Abi,
     /// `--proof-timeout` and `--require-proof`.
     pub proof: ProofConfig,
+    /// `--llm-budget`: time for the proposers asked after the others.
+    pub slow_budget: SlowBudget,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             allow_growth: true,
             abi: Abi::default(),
             proof: ProofConfig::default(),
+            slow_budget: SlowBudget::DEFAULT,
         }
     }
 }
@@ -66,6 +69,9 @@ pub struct Summary {
     /// time they took.
     pub proof_queries: usize,
     pub proof_seconds: f64,
+    /// Windows the slow proposers (the LLM) were due to be asked about
+    /// and were not: their time budget (`--llm-budget`) was spent.
+    pub windows_unasked: usize,
     pub seconds: f64,
 }
 
@@ -112,6 +118,7 @@ pub fn optimize(
         cost,
         max_rounds: opts.max_rounds,
         allow_growth: opts.allow_growth,
+        slow_budget: opts.slow_budget,
     };
     let Searched {
         found,
@@ -167,6 +174,7 @@ pub fn optimize(
         });
     }
     summary.blocks_rewritten = rewritten_blocks.len();
+    summary.windows_unasked = found.iter().filter(|f| f.unasked).count();
     summary.refuted_by_proof = proofs.refuted;
     summary.proof_queries = proofs.queries;
     summary.proof_seconds = proofs.ms / 1e3;

@@ -41,6 +41,48 @@ pub struct Search<'a> {
     /// Whether a rewrite may be longer than its window (not when patching a
     /// binary in place).
     pub allow_growth: bool,
+    /// Time for the proposers asked after the others (the LLM).
+    pub slow_budget: SlowBudget,
+}
+
+/// How long the slow proposers ([`Proposer::asked_after_others`]) may take
+/// in one search. Once the time is spent, the windows not yet asked stay
+/// unasked: the search says how many, and does not cache their results as
+/// final.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SlowBudget {
+    Unlimited,
+    Seconds(f64),
+    /// `factor` times what the search took before the slow proposers were
+    /// first asked (the rules, synth and verification), but at least
+    /// `min_seconds`: the LLM's share of a run stays bounded however large
+    /// the file, and small files still get it.
+    Relative {
+        factor: f64,
+        min_seconds: f64,
+    },
+}
+
+impl SlowBudget {
+    /// The default: the LLM at most twice the time of the rest (so a run
+    /// with it takes at most about 3 times one without), at least 10 s.
+    pub const DEFAULT: SlowBudget = SlowBudget::Relative {
+        factor: 2.0,
+        min_seconds: 10.0,
+    };
+
+    /// The deadline for slow proposers first asked `elapsed` into a search.
+    fn deadline(self, elapsed: std::time::Duration) -> Option<std::time::Instant> {
+        let secs = match self {
+            SlowBudget::Unlimited => return None,
+            SlowBudget::Seconds(s) => s,
+            SlowBudget::Relative {
+                factor,
+                min_seconds,
+            } => (factor * elapsed.as_secs_f64()).max(min_seconds),
+        };
+        Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(secs))
+    }
 }
 
 /// A verified rewrite the search kept.
@@ -66,6 +108,9 @@ pub struct Found {
     pub before: Option<Cost>,
     /// The cheapest verified rewrite, if any.
     pub best: Option<Accepted>,
+    /// The slow proposers were not asked about it: their budget was spent.
+    /// Such a result is not the search's final word (and is not cached).
+    pub unasked: bool,
 }
 
 impl Found {
@@ -104,9 +149,12 @@ pub struct Tick {
 pub type OnTick<'a> = &'a (dyn Fn(Tick) + Sync);
 
 /// Windows asked of the proposers at a time: small enough that progress
-/// moves often, large enough to keep the LLM's batches and synth's threads
-/// full.
+/// moves often, large enough to keep synth's threads full.
 const PROPOSE_CHUNK: usize = 64;
+
+/// The same for slow proposers: small enough that their budget is checked
+/// often, large enough to fill the LLM's parallel sequences.
+const SLOW_CHUNK: usize = 16;
 
 /// A candidate put to the test: a rewrite of `window` (verified against it),
 /// to be accepted only over something costing `current`.
@@ -212,12 +260,22 @@ pub fn judge(
     Ok(out)
 }
 
+/// How a step asks its proposers: so many windows at a time, until the
+/// deadline if there is one.
+#[derive(Clone, Copy)]
+struct Chunks {
+    size: usize,
+    deadline: Option<std::time::Instant>,
+}
+
 /// The state of one window across rounds.
 struct Progress {
     current: Vec<Insn>,
     current_cost: Cost,
     best: Option<Accepted>,
     active: bool,
+    /// The slow proposers were due to be asked and were not.
+    unasked: bool,
 }
 
 impl Search<'_> {
@@ -263,6 +321,7 @@ impl Search<'_> {
                 current_cost: c.unwrap_or(Cost::ZERO),
                 best: None,
                 active: c.is_some(),
+                unasked: false,
             })
             .collect();
         let mut rejected = 0;
@@ -270,6 +329,8 @@ impl Search<'_> {
 
         let (first, after): (Vec<&dyn Proposer>, Vec<&dyn Proposer>) =
             self.proposers.iter().partition(|p| !p.asked_after_others());
+        let started = std::time::Instant::now();
+        let mut slow_deadline = None;
         for round in 0..self.max_rounds {
             let active: Vec<usize> = (0..windows.len()).filter(|&i| state[i].active).collect();
             if active.is_empty() || self.proposers.is_empty() {
@@ -284,8 +345,12 @@ impl Search<'_> {
                 s.active = false;
             }
             let mut tally = (0, Tally::default());
+            let all = Chunks {
+                size: PROPOSE_CHUNK,
+                deadline: None,
+            };
             self.step(
-                &first, windows, &active, &mut state, round, on_tick, &mut tally,
+                &first, windows, &active, &mut state, round, on_tick, all, &mut tally,
             )?;
             // The slow proposers only where the others found nothing: a
             // window without a rewrite is still at its first round.
@@ -294,6 +359,13 @@ impl Search<'_> {
                 .copied()
                 .filter(|&i| state[i].best.is_none())
                 .collect();
+            if !after.is_empty() && !unimproved.is_empty() && slow_deadline.is_none() {
+                slow_deadline = Some(self.slow_budget.deadline(started.elapsed()));
+            }
+            let slow = Chunks {
+                size: SLOW_CHUNK,
+                deadline: slow_deadline.flatten(),
+            };
             self.step(
                 &after,
                 windows,
@@ -301,6 +373,7 @@ impl Search<'_> {
                 &mut state,
                 round,
                 on_tick,
+                slow,
                 &mut tally,
             )?;
             rejected += tally.0;
@@ -313,6 +386,7 @@ impl Search<'_> {
                 .map(|(st, before)| Found {
                     before,
                     best: st.best,
+                    unasked: st.unasked,
                 })
                 .collect(),
             rejected,
@@ -333,6 +407,7 @@ impl Search<'_> {
         state: &mut [Progress],
         round: usize,
         on_tick: OnTick,
+        chunks: Chunks,
         tally: &mut (usize, Tally),
     ) -> Result<()> {
         if proposers.is_empty() || which.is_empty() {
@@ -355,8 +430,18 @@ impl Search<'_> {
             .collect();
         // Gather candidates per window, deduplicated by text.
         let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); which.len()];
-        for (c, chunk) in asks.chunks(PROPOSE_CHUNK).enumerate() {
-            let first = c * PROPOSE_CHUNK;
+        for (c, chunk) in asks.chunks(chunks.size).enumerate() {
+            let first = c * chunks.size;
+            if chunks
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() > d)
+            {
+                for &i in &which[first..] {
+                    state[i].unasked = true;
+                }
+                tick(which.len());
+                break;
+            }
             for p in proposers {
                 for (k, list) in p.propose(chunk)?.into_iter().enumerate() {
                     cands[first + k].extend(list);
@@ -504,6 +589,7 @@ impl CachedResult {
             }
         };
         Some(Found {
+            unasked: false,
             before: Some(Cost {
                 cycles: self.cycles_before,
                 instructions: window.insns.len(),
@@ -548,11 +634,9 @@ impl<'a> CachedSearch<'a> {
         let misses: Vec<usize> = (0..windows.len()).filter(|&i| found[i].is_none()).collect();
         let asked: Vec<Window> = misses.iter().map(|&i| windows[i].clone()).collect();
         let searched = self.search.run(&asked, on_tick)?;
-        // A proposer that ran out of time left windows unasked: then no
-        // answer of this run is the search's final word.
-        let final_answers = !self.search.proposers.iter().any(|p| p.budget_spent());
         for (&i, f) in misses.iter().zip(searched.found) {
-            if final_answers {
+            // A window the slow proposers did not get to is asked again.
+            if !f.unasked {
                 // A cache that cannot be written only costs speed.
                 let _ = self.cache.put(NAMESPACE, &keys[i], &CachedResult::of(&f));
             }
@@ -644,6 +728,7 @@ mod tests {
             cost: &cost,
             max_rounds: 3,
             allow_growth: true,
+            slow_budget: SlowBudget::Unlimited,
         }
         .run(ws, &|_| {})
     }
@@ -665,6 +750,31 @@ mod tests {
         let s = search_all(&[&Fixed(&[&[]]), &slow], &[improvable, other.clone()]).unwrap();
         assert!(s.found[0].best.is_some());
         assert_eq!(*slow.0.lock().unwrap(), [text_of(&other.insns)]);
+        assert!(!s.found[1].unasked);
+    }
+
+    /// With its time spent, the slow proposer is not asked, and the
+    /// window says so.
+    #[test]
+    fn a_spent_budget_leaves_windows_unasked() {
+        let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 }).unwrap();
+        let cost = BuiltinModel::new("neoverse-n1", "test");
+        let slow = Slow(Default::default());
+        let w = Window::of(&["add x0, x0, #1"], "x0,sp");
+        let s = Search {
+            proposers: &[&slow],
+            verifier: &verifier,
+            prover: &Prover::new(0),
+            proof: ProofConfig::default(),
+            cost: &cost,
+            max_rounds: 3,
+            allow_growth: true,
+            slow_budget: SlowBudget::Seconds(0.0),
+        }
+        .run(&[w], &|_| {})
+        .unwrap();
+        assert!(s.found[0].unasked);
+        assert!(slow.0.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -117,20 +117,11 @@ pub trait Proposer: Send + Sync {
         self.name().to_string()
     }
     /// Whether to ask this proposer only about windows the others did not
-    /// improve: a slow one (the LLM) spends its time where it can add.
+    /// improve, within the search's budget for slow proposers
+    /// ([`crate::pipeline::search::SlowBudget`]): a slow one (the LLM)
+    /// spends its time where it can add.
     fn asked_after_others(&self) -> bool {
         false
-    }
-    /// Whether this run left some window unasked for lack of time (a
-    /// run-wide budget): then the search's answers are not final and must
-    /// not be cached as such.
-    fn budget_spent(&self) -> bool {
-        false
-    }
-    /// What the user should know about this run of the proposer (a budget
-    /// spent), printed after it.
-    fn notes(&self) -> Vec<String> {
-        Vec::new()
     }
 }
 

@@ -82,9 +82,6 @@ pub struct LlmConfig {
     /// instead of applying it at run time: faster decoding (see `merge` for
     /// the type and why). `false`: the run-time adapter.
     pub merge_adapter: bool,
-    /// Model time for the whole run (`--llm-budget`); once spent, windows
-    /// whose answers are not cached are not asked. `None`: no limit.
-    pub budget: Option<std::time::Duration>,
 }
 
 impl Default for LlmConfig {
@@ -100,7 +97,6 @@ impl Default for LlmConfig {
             seed: 0,
             max_tokens: 256,
             merge_adapter: true,
-            budget: None,
         }
     }
 }
@@ -163,8 +159,6 @@ pub struct LlmStats {
     pub generated_tokens: u64,
     /// Wall time inside the model.
     pub model_seconds: f64,
-    /// Windows (pieces) not asked because the run's budget was spent.
-    pub unasked: u64,
 }
 
 /// What the cache keeps per window: the raw answers (traces included).
@@ -328,17 +322,6 @@ impl LlmProposer {
             }
         }
         let mut job_stats = engine::JobStats::default();
-        let spent = self.cfg.budget.is_some_and(|b| {
-            self.stats
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .model_seconds
-                >= b.as_secs_f64()
-        });
-        let unasked = if spent { misses.len() as u64 } else { 0 };
-        if spent {
-            misses.clear();
-        }
         if !misses.is_empty() {
             let template = style.template();
             let job = GenJob {
@@ -378,7 +361,6 @@ impl LlmProposer {
             s.prompt_tokens += job_stats.prompt_tokens;
             s.generated_tokens += job_stats.generated_tokens;
             s.model_seconds += job_stats.seconds;
-            s.unasked += unasked;
         }
         Ok(keys
             .iter()
@@ -505,21 +487,6 @@ impl Proposer for LlmProposer {
     /// time on -O2 code): asked only where the rules and synth found nothing.
     fn asked_after_others(&self) -> bool {
         true
-    }
-
-    fn budget_spent(&self) -> bool {
-        self.stats().unasked > 0
-    }
-
-    fn notes(&self) -> Vec<String> {
-        let s = self.stats();
-        match (s.unasked, self.cfg.budget) {
-            (0, _) | (_, None) => Vec::new(),
-            (n, Some(b)) => vec![format!(
-                "LLM budget of {} s spent: {n} window pieces not asked (raise --llm-budget)",
-                b.as_secs()
-            )],
-        }
     }
 
     fn fingerprint(&self) -> String {
