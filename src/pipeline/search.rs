@@ -65,10 +65,10 @@ pub enum SlowBudget {
 
 impl SlowBudget {
     /// The default: the LLM at most twice the time of the rest (so a run
-    /// with it takes at most about 3 times one without), at least 10 s.
+    /// with it takes at most about 3 times one without), at least 2 s.
     pub const DEFAULT: SlowBudget = SlowBudget::Relative {
         factor: 2.0,
-        min_seconds: 10.0,
+        min_seconds: 2.0,
     };
 
     /// The deadline for slow proposers first asked `elapsed` into a search.
