@@ -72,6 +72,10 @@ const FIRES: &[(&str, &str, &str, &str)] = &[
     ("mul-pow2-to-lsl", "mov w0, 1024; mul w0, w2, w0", "x0", "lsl w0, w2, #10"),
     ("mul-pow2-to-lsl-commuted", "mov w1, 16; mul w0, w1, w2", "x0", "lsl w0, w2, #4"),
     ("mul-pow2-to-lsl-keep-const", "mov x1, #8; mul x0, x2, x1", "x0,x1", "mov x1, #8; lsl x0, x2, #3"),
+    // signed division by a power of two
+    ("sdiv-pow2-to-shifts", "mov x1, #4; sdiv x0, x0, x1", "x0", "asr x1, x0, #63; add x0, x0, x1, lsr #62; asr x0, x0, #2"),
+    ("sdiv-pow2-to-shifts", "mov w1, 16; sdiv w0, w2, w1", "x0", "asr w1, w2, #31; add w0, w2, w1, lsr #28; asr w0, w0, #4"),
+    ("sdiv-pow2-to-shifts", "mov x3, #2; sdiv x3, x4, x3", "x3", "asr x3, x4, #63; add x3, x4, x3, lsr #63; asr x3, x3, #1"),
     // shifted operands
     ("lsl-add-to-shifted-add", "lsl x1, x2, #3; add x0, x3, x1", "x0", "add x0, x3, x2, lsl #3"),
     ("lsl-add-to-shifted-add", "lsl x0, x2, 3; add x0, x1, x0", "x0", "add x0, x1, x2, lsl #3"),
@@ -179,6 +183,11 @@ const SILENT: &[(&str, &str, &str)] = &[
     ("mul-pow2-to-lsl", "mov x1, #8; mul x0, x1, x1", "x0"),
     ("mul-pow2-to-lsl", "mov x1, #1; mul x0, x2, x1", "x0"),
     ("mul-pow2-to-lsl", "mov w1, #-8; mul w0, w2, w1", "x0"),
+    ("sdiv-pow2-to-shifts", "mov x1, #6; sdiv x0, x0, x1", "x0"),
+    ("sdiv-pow2-to-shifts", "mov x1, #4; sdiv x0, x0, x1", "x0,x1"),
+    ("sdiv-pow2-to-shifts", "mov x1, #4; sdiv x0, x1, x1", "x0"),
+    ("sdiv-pow2-to-shifts", "mov w1, #0x80000000; sdiv w0, w2, w1", "x0"),
+    ("sdiv-pow2-to-shifts", "mov x1, #1; sdiv x0, x2, x1", "x0"),
     ("lsl-add-to-shifted-add", "lsl x1, x2, #3; add x0, x3, x1", "x0,x1"),
     ("lsl-add-to-shifted-add", "lsl x1, x2, #3; add x0, x1, x1", "x0"),
     ("lsl-sub-to-shifted-sub", "lsl x1, x2, #3; sub x0, x1, x3", "x0"),
