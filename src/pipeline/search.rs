@@ -718,6 +718,14 @@ mod tests {
     }
 
     fn search_all(proposers: &[&dyn Proposer], ws: &[Window]) -> Result<Searched> {
+        search_within(proposers, ws, SlowBudget::Unlimited)
+    }
+
+    fn search_within(
+        proposers: &[&dyn Proposer],
+        ws: &[Window],
+        slow_budget: SlowBudget,
+    ) -> Result<Searched> {
         let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 })?;
         let cost = BuiltinModel::new("neoverse-n1", "test");
         Search {
@@ -728,7 +736,7 @@ mod tests {
             cost: &cost,
             max_rounds: 3,
             allow_growth: true,
-            slow_budget: SlowBudget::Unlimited,
+            slow_budget,
         }
         .run(ws, &|_| {})
     }
@@ -757,22 +765,9 @@ mod tests {
     /// window says so.
     #[test]
     fn a_spent_budget_leaves_windows_unasked() {
-        let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 }).unwrap();
-        let cost = BuiltinModel::new("neoverse-n1", "test");
         let slow = Slow(Default::default());
         let w = Window::of(&["add x0, x0, #1"], "x0,sp");
-        let s = Search {
-            proposers: &[&slow],
-            verifier: &verifier,
-            prover: &Prover::new(0),
-            proof: ProofConfig::default(),
-            cost: &cost,
-            max_rounds: 3,
-            allow_growth: true,
-            slow_budget: SlowBudget::Seconds(0.0),
-        }
-        .run(&[w], &|_| {})
-        .unwrap();
+        let s = search_within(&[&slow], &[w], SlowBudget::Seconds(0.0)).unwrap();
         assert!(s.found[0].unasked);
         assert!(slow.0.lock().unwrap().is_empty());
     }
