@@ -46,6 +46,13 @@ const MAX_CANDIDATES: usize = 6;
 /// Pools by canonical shape, shared across windows and threads.
 type PoolCache = Mutex<HashMap<String, Arc<Vec<Entry>>>>;
 
+/// Pool entries kept across windows (about 70 bytes each). A shape with
+/// many constants has a pool of 100k+ entries, and a long file has hundreds
+/// of shapes: unbounded, the cache held 1.4 GB on a 400-line -O2 file.
+/// Past this many the cache starts over; searches in flight keep their
+/// pools through their `Arc`.
+const POOL_CACHE_ENTRIES: usize = 1 << 20;
+
 /// The `synth` proposer.
 pub struct SynthProposer {
     /// Search time per window.
@@ -114,10 +121,12 @@ impl SynthProposer {
             Some(l) => pool::branch_entries(shape, l),
             None => pool::data_entries(shape),
         });
-        self.pools
-            .lock()
-            .expect("pool cache")
-            .insert(key, built.clone());
+        let mut pools = self.pools.lock().expect("pool cache");
+        let held: usize = pools.values().map(|p| p.len()).sum();
+        if held + built.len() > POOL_CACHE_ENTRIES {
+            pools.clear();
+        }
+        pools.insert(key, built.clone());
         built
     }
 

@@ -18,7 +18,6 @@ use crate::semantics::{effects, Loc};
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub inst: Inst,
-    pub insn: Insn,
     /// Registers read (bit n for xn).
     pub reads: u32,
     pub reads_flags: bool,
@@ -91,7 +90,6 @@ pub fn entry(inst: Inst, label: &str) -> Option<Entry> {
         writes,
         sets_flags: e.writes.contains(Loc::Nzcv),
         latency: timing(&insn).latency,
-        insn,
     })
 }
 
