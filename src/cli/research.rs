@@ -3,7 +3,7 @@
 
 use super::opt::{Engine, EngineArgs};
 use super::Status;
-use crate::dataset::eval::{answers_of, markdown, score, Answer, Row};
+use crate::dataset::eval::{answers_of, improvable_markdown, markdown, score, Answer, Row};
 use crate::dataset::{compile, examples_from, messages, BuildOptions, Example};
 use crate::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle, Suggestion};
 use crate::propose::rules::RuleProposer;
@@ -464,7 +464,7 @@ fn finish_table(
         &engine.verifier,
         engine.cost.as_ref(),
     )?);
-    let md = markdown(&rows);
+    let md = markdown(&rows) + &improvable_markdown(&rows, chosen);
     print!("{md}");
     if let Some(t) = &a.table {
         write_atomic(t, md.as_bytes())?;

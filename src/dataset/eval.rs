@@ -333,6 +333,60 @@ pub fn markdown(rows: &[Row]) -> String {
     s
 }
 
+/// The teacher's saving on an example: what its verified target saves, if
+/// it is an improvement (`None`: no improvement is known there).
+fn teacher_saving(e: &Example) -> Option<f64> {
+    let saved = e.cycles_before - e.cycles_after;
+    (e.target.is_some() && saved > 1e-9).then_some(saved)
+}
+
+/// Metrics that a "no change" answer cannot game (issue [distill]): on the
+/// examples where the dataset's teacher (rules, synth) knows a verified
+/// improvement, how often each row finds one, matches or beats the
+/// teacher's saving, proposes something wrong, or gives no answer; and on
+/// the others, how often a proposal fails verification.
+pub fn improvable_markdown(rows: &[Row], examples: &[&Example]) -> String {
+    let known: Vec<Option<f64>> = examples.iter().map(|e| teacher_saving(e)).collect();
+    let improvable = known.iter().flatten().count();
+    let others = known.len() - improvable;
+    let pct = |k: usize, n: usize| 100.0 * k as f64 / n.max(1) as f64;
+    let mut s = format!(
+        "\nOn the {improvable} examples with a known verified improvement (the teacher's target), and the {others} without:\n\n\
+         | proposer | improvement found % | teacher matched or beaten % | wrong % | not an answer % | no change % | wrong where none is known % |\n|---|---|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let (mut found, mut matched, mut wrong, mut none, mut same, mut wrong_other) =
+            (0, 0, 0, 0, 0, 0);
+        for (k, teacher) in known.iter().enumerate() {
+            let outcome = r.outcome_each.get(k).copied().unwrap_or("unfinished");
+            let is_wrong = !matches!(
+                outcome,
+                "improved" | "equivalent" | "no change" | "unfinished"
+            );
+            let Some(t) = teacher else {
+                wrong_other += is_wrong as usize;
+                continue;
+            };
+            found += (outcome == "improved") as usize;
+            matched += (outcome == "improved" && r.saved_each[k] >= t - 1e-9) as usize;
+            wrong += is_wrong as usize;
+            none += matches!(outcome, "unfinished" | "not an instruction") as usize;
+            same += (outcome == "no change") as usize;
+        }
+        s.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            r.name,
+            pct(found, improvable),
+            pct(matched, improvable),
+            pct(wrong, improvable),
+            pct(none, improvable),
+            pct(same, improvable),
+            pct(wrong_other, others),
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,6 +411,40 @@ mod tests {
         assert!(
             md.lines()
                 .any(|l| l.starts_with("| llm ") && l.contains(" | 1 | ")),
+            "{md}"
+        );
+    }
+
+    fn example(target: Option<&str>, before: f64, after: f64) -> Example {
+        Example {
+            program: "p".into(),
+            split: "test".into(),
+            subset: "general".into(),
+            origin: "synth".into(),
+            window: vec!["mov x0, x1".into(), "add x0, x0, #1".into()],
+            live_out: "x0".into(),
+            target: target.map(|t| vec![t.to_string()]),
+            trace: String::new(),
+            cycles_before: before,
+            cycles_after: after,
+        }
+    }
+
+    #[test]
+    fn no_change_scores_nothing_where_an_improvement_is_known() {
+        let ex = [
+            example(Some("add x0, x1, #1"), 2.0, 1.0),
+            example(Some("add x0, x1, #1"), 2.0, 1.0),
+            example(None, 1.0, 1.0),
+        ];
+        let refs: Vec<&Example> = ex.iter().collect();
+        let mut r = row("llm", &[1.0, 0.0, 0.0]);
+        r.outcome_each = vec!["improved", "no change", "wrong register or value"];
+        let md = improvable_markdown(&[r], &refs);
+        // One of two improvable examples found and matched; the third, with
+        // no known improvement, got a wrong proposal.
+        assert!(
+            md.contains("| llm | 50.0 | 50.0 | 0.0 | 0.0 | 50.0 | 100.0 |"),
             "{md}"
         );
     }
