@@ -26,6 +26,10 @@ pub enum Command {
     /// Pre-commit/CI check: exit 1 with a diff when verified improvements exist, 2 on an error or warning.
     Check(check::CheckArgs),
     /// Build the fine-tuning dataset from compiled C programs (verified targets only).
+    ///
+    /// The targets come from the teacher proposers `--propose` names (default
+    /// here: `rules`; `rules,synth` with a large `--synth-evals` for the
+    /// superoptimizer's rewrites) and from deleting instructions.
     Dataset(research::DatasetArgs),
     /// Evaluate base, fine-tuned and rule proposers on the held-out split.
     Eval(research::EvalArgs),

@@ -62,11 +62,14 @@ fn c_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
+    // The teacher: `--propose` as given (e.g. `rules,synth` with a large
+    // `--synth-evals`), else the rules alone, which made the shipped data.
     let engine = Engine::new(&EngineArgs {
-        propose: Some(vec!["none".into()]),
+        propose: Some(a.engine.propose.clone().unwrap_or(vec!["rules".into()])),
         ..a.engine.clone()
     })?;
-    let rules = RuleProposer::builtin()?;
+    let teachers: Vec<&dyn crate::propose::Proposer> =
+        engine.proposers.iter().map(|p| p.as_ref()).collect();
     let mut sources = c_files(if a.c_sources.is_empty() {
         &[]
     } else {
@@ -125,7 +128,7 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
             examples_from(
                 &program,
                 &asm,
-                &rules,
+                &teachers,
                 &engine.verifier,
                 engine.cost.as_ref(),
                 &mut seen,

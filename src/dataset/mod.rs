@@ -1,7 +1,8 @@
 //! Building the fine-tuning dataset from real compiled code.
 //!
-//! Every positive example's target is a *verified* rewrite: from the rule
-//! proposer, from a bounded enumerative search (deleting instructions), or
+//! Every positive example's target is a *verified* rewrite: from the
+//! teacher proposers (the rules; with `--propose rules,synth`, also the
+//! superoptimizer), from a bounded enumerative search (deleting instructions), or
 //! from augmentation (inserting a known-removable inefficiency, so the
 //! original is the target). Negatives ("no change") are windows where
 //! neither finds anything. Splits are by source program, never by block, so
@@ -275,7 +276,7 @@ impl Proposer for Targets {
 pub fn examples_from(
     program: &str,
     asm: &str,
-    rules: &dyn Proposer,
+    teachers: &[&dyn Proposer],
     verifier: &Verifier,
     cost: &dyn CostModel,
     seen: &mut HashSet<String>,
@@ -339,7 +340,11 @@ pub fn examples_from(
         }
         let targets = Targets(targets);
         let proposers: Vec<&dyn Proposer> = match phase {
-            0 => vec![rules, &enumerate],
+            0 => teachers
+                .iter()
+                .copied()
+                .chain([&enumerate as &dyn Proposer])
+                .collect(),
             _ => vec![&targets],
         };
         // One round: a target is a verified rewrite of the window itself
