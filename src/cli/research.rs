@@ -14,6 +14,13 @@ use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// Which examples `eval --known` keeps.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Improving,
+    NotImproving,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct DatasetArgs {
     /// C sources (files or directories) to compile; default: fixtures/c.
@@ -175,7 +182,9 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
         "negatives": count(&|e| e.target.is_none()),
         "store_reload_subset": count(&|e| e.subset == "store-reload"),
         "from_rules": count(&|e| e.origin.starts_with("rules")),
+        "from_synth": count(&|e| e.origin == "synth"),
         "from_enumeration": count(&|e| e.origin == "enum"),
+        "compiled_improving": count(&|e| e.subset == "general" && e.improves()),
         "from_augmentation": count(&|e| e.origin == "augment"),
         "validator_tests": a.engine.tests,
     });
@@ -198,6 +207,10 @@ pub struct EvalArgs {
     /// Only this subset (e.g. `store-reload`); default: all.
     #[arg(long)]
     pub subset: Option<String>,
+    /// Only the examples whose target is a known verified improvement
+    /// (`improving`), or only those without one (`not-improving`).
+    #[arg(long, value_enum)]
+    pub known: Option<Known>,
     /// At most this many examples (deterministic: the first ones).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -274,6 +287,10 @@ pub fn run_eval(a: &EvalArgs) -> Result<Status> {
     let mut chosen: Vec<&Example> = all
         .iter()
         .filter(|e| e.split == a.split && a.subset.as_ref().is_none_or(|s| &e.subset == s))
+        .filter(|e| {
+            a.known
+                .is_none_or(|k| (k == Known::Improving) == e.improves())
+        })
         .collect();
     if let Some(n) = a.per_subset {
         let mut seen: std::collections::HashMap<&str, usize> = Default::default();

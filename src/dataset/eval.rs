@@ -336,8 +336,7 @@ pub fn markdown(rows: &[Row]) -> String {
 /// The teacher's saving on an example: what its verified target saves, if
 /// it is an improvement (`None`: no improvement is known there).
 fn teacher_saving(e: &Example) -> Option<f64> {
-    let saved = e.cycles_before - e.cycles_after;
-    (e.target.is_some() && saved > 1e-9).then_some(saved)
+    e.improves().then_some(e.cycles_before - e.cycles_after)
 }
 
 /// Metrics that a "no change" answer cannot game (issue [distill]): on the

@@ -49,6 +49,12 @@ pub struct Example {
 }
 
 impl Example {
+    /// Whether the target is a verified improvement (cheaper by the cost
+    /// model), not "no change" or an equal-cost rewrite.
+    pub fn improves(&self) -> bool {
+        self.target.is_some() && self.cycles_after < self.cycles_before - 1e-9
+    }
+
     /// The example's window as the proposers see it.
     pub fn window(&self) -> Window {
         Window {

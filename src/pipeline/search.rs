@@ -430,11 +430,16 @@ impl Search<'_> {
             .collect();
         // Gather candidates per window, deduplicated by text.
         let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); which.len()];
+        // A chunk is not started if the last one, taking as long again,
+        // would end past the deadline: the budget bounds the run, not only
+        // when its last chunk starts.
+        let mut last_chunk = std::time::Duration::ZERO;
         for (c, chunk) in asks.chunks(chunks.size).enumerate() {
             let first = c * chunks.size;
+            let chunk_started = std::time::Instant::now();
             if chunks
                 .deadline
-                .is_some_and(|d| std::time::Instant::now() > d)
+                .is_some_and(|d| chunk_started + last_chunk > d)
             {
                 for &i in &which[first..] {
                     state[i].unasked = true;
@@ -447,6 +452,7 @@ impl Search<'_> {
                     cands[first + k].extend(list);
                 }
             }
+            last_chunk = chunk_started.elapsed();
             tick(first + chunk.len());
         }
         for (k, list) in cands.iter_mut().enumerate() {

@@ -21,6 +21,9 @@ def main():
     p.add_argument("--out", required=True, help="output .jsonl or .jsonl.gz")
     p.add_argument("--cap", type=int, default=1500, help="most train examples per augmentation subset")
     p.add_argument("--repeat", default="store-reload=2", help="subset=times, comma-separated")
+    p.add_argument("--repeat-improving", type=int, default=1,
+                   help="times each compiled window whose target is a verified improvement (the teacher's: "
+                   "rules, synth, deletion) is repeated in train: the examples a 'no change' answer cannot fit")
     p.add_argument("--valid", type=int, default=120, help="most valid examples per subset")
     p.add_argument("--styles", default="", help="keep only these prompt styles (comma-separated, e.g. "
                    "`direct` for a one-style adapter as in docs/eval.md); default: all three")
@@ -28,16 +31,22 @@ def main():
     repeat = {k: int(v) for k, v in (x.split("=") for x in a.repeat.split(",") if x)}
     lines = [json.loads(l) for l in open(os.path.join(a.dataset, "train.jsonl"))]
     groups = [lines[i:i + 3] for i in range(0, len(lines), 3)]  # one example, three styles
+    # examples.jsonl has one line per example, in train.jsonl's order.
+    examples = [json.loads(l) for l in open(os.path.join(a.dataset, "examples.jsonl"))]
+    assert len(examples) == len(groups), "examples.jsonl and train.jsonl disagree"
     kept, counts = [], collections.Counter()
-    for g in groups:
+    for g, ex in zip(groups, examples):
         split, subset = g[0]["split"], g[0]["subset"]
         if split == "test":
             continue
         cap = a.valid if split == "valid" else (None if subset == "general" else a.cap)
         if cap is not None and counts[split, subset] >= cap:
             continue
-        counts[split, subset] += 1
-        kept.extend(g * (repeat.get(subset, 1) if split == "train" else 1))
+        improving = subset == "general" and ex["target"] is not None \
+            and ex["cycles_after"] < ex["cycles_before"] - 1e-9
+        counts[split, subset + (" improving" if improving else "")] += 1
+        times = repeat.get(subset, 1) * (a.repeat_improving if improving else 1)
+        kept.extend(g * (times if split == "train" else 1))
     if a.styles:
         keep = set(a.styles.split(","))
         kept = [l for l in kept if l["style"] in keep]
