@@ -358,10 +358,9 @@ pub fn improvable_markdown(rows: &[Row], examples: &[&Example]) -> String {
             (0, 0, 0, 0, 0, 0);
         for (k, teacher) in known.iter().enumerate() {
             let outcome = r.outcome_each.get(k).copied().unwrap_or("unfinished");
-            let is_wrong = !matches!(
-                outcome,
-                "improved" | "equivalent" | "no change" | "unfinished"
-            );
+            let no_answer = matches!(outcome, "unfinished" | "not an instruction");
+            let is_wrong =
+                !no_answer && !matches!(outcome, "improved" | "equivalent" | "no change");
             let Some(t) = teacher else {
                 wrong_other += is_wrong as usize;
                 continue;
@@ -369,7 +368,7 @@ pub fn improvable_markdown(rows: &[Row], examples: &[&Example]) -> String {
             found += (outcome == "improved") as usize;
             matched += (outcome == "improved" && r.saved_each[k] >= t - 1e-9) as usize;
             wrong += is_wrong as usize;
-            none += matches!(outcome, "unfinished" | "not an instruction") as usize;
+            none += no_answer as usize;
             same += (outcome == "no change") as usize;
         }
         s.push_str(&format!(
