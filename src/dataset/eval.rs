@@ -359,8 +359,13 @@ pub fn improvable_markdown(rows: &[Row], examples: &[&Example]) -> String {
         for (k, teacher) in known.iter().enumerate() {
             let outcome = r.outcome_each.get(k).copied().unwrap_or("unfinished");
             let no_answer = matches!(outcome, "unfinished" | "not an instruction");
-            let is_wrong =
-                !no_answer && !matches!(outcome, "improved" | "equivalent" | "no change");
+            // Rejected by the validator; `unsupported` (it could not run the
+            // block) is neither wrong nor right.
+            let is_wrong = !no_answer
+                && !matches!(
+                    outcome,
+                    "improved" | "equivalent" | "no change" | "unsupported"
+                );
             let Some(t) = teacher else {
                 wrong_other += is_wrong as usize;
                 continue;
