@@ -75,7 +75,8 @@ pub struct EngineArgs {
     /// Seconds the LLM may take per run, asked only about windows the rules
     /// and synth did not improve (0: no limit). Default: twice what the rest
     /// of the run took, at least 2 s. Once spent, the remaining windows are
-    /// not asked, and the run says how many.
+    /// not asked, and the run says how many; a later run with the same
+    /// budget repeats that from the cache, one with another budget asks.
     #[arg(long, value_name = "SECONDS", env = "PEEPHOLE_LLM_BUDGET")]
     pub llm_budget: Option<u64>,
     /// LLM sampling temperature (0 = greedy).

@@ -568,7 +568,9 @@ impl CachedResult {
     }
 
     /// The result for `window`; `None` (a miss) if a rewrite no longer parses.
-    fn found(self, window: &Window) -> Option<Found> {
+    /// `unasked`: the entry was stored for a window the slow proposers did
+    /// not get to.
+    fn found(self, window: &Window, unasked: bool) -> Option<Found> {
         let best = match self.after {
             None => None,
             Some(a) => {
@@ -595,7 +597,7 @@ impl CachedResult {
             }
         };
         Some(Found {
-            unasked: false,
+            unasked,
             before: Some(Cost {
                 cycles: self.cycles_before,
                 instructions: window.insns.len(),
@@ -624,28 +626,45 @@ impl<'a> CachedSearch<'a> {
             .finish()
     }
 
+    /// Where a window the slow proposers did not get to is remembered: under
+    /// the slow budget too, so a later run with the same budget repeats the
+    /// answer at once instead of spending its own budget again (a warm run
+    /// costs what one without the LLM costs), while a run given more time
+    /// (another `--llm-budget`, or 0 for no limit) asks.
+    fn unasked_key(&self, w: &Window) -> CacheKey {
+        KeyBuilder::new("window-result-unasked-5")
+            .field("search", &self.fingerprint)
+            .field("slow-budget", format!("{:?}", self.search.slow_budget))
+            .field("window", w.text())
+            .field("live-out", w.live_out.to_string())
+            .finish()
+    }
+
+    /// The cached result for `w`: final, else one left unasked under this
+    /// budget.
+    fn cached(&self, w: &Window) -> Option<Found> {
+        let get = |k: &CacheKey, unasked| {
+            self.cache
+                .get::<CachedResult>(NAMESPACE, k)
+                .and_then(|e| e.found(w, unasked))
+        };
+        get(&self.key(w), false).or_else(|| get(&self.unasked_key(w), true))
+    }
+
     /// [`Search::run`], answering from the cache where it can and storing
     /// the new results (only when the whole search succeeded).
     pub fn run(&self, windows: &[Window], on_tick: OnTick) -> Result<Searched> {
-        let keys: Vec<CacheKey> = windows.iter().map(|w| self.key(w)).collect();
-        let mut found: Vec<Option<Found>> = keys
-            .iter()
-            .zip(windows)
-            .map(|(k, w)| {
-                self.cache
-                    .get::<CachedResult>(NAMESPACE, k)
-                    .and_then(|e| e.found(w))
-            })
-            .collect();
+        let mut found: Vec<Option<Found>> = windows.iter().map(|w| self.cached(w)).collect();
         let misses: Vec<usize> = (0..windows.len()).filter(|&i| found[i].is_none()).collect();
         let asked: Vec<Window> = misses.iter().map(|&i| windows[i].clone()).collect();
         let searched = self.search.run(&asked, on_tick)?;
         for (&i, f) in misses.iter().zip(searched.found) {
-            // A window the slow proposers did not get to is asked again.
-            if !f.unasked {
-                // A cache that cannot be written only costs speed.
-                let _ = self.cache.put(NAMESPACE, &keys[i], &CachedResult::of(&f));
-            }
+            let key = match f.unasked {
+                false => self.key(&windows[i]),
+                true => self.unasked_key(&windows[i]),
+            };
+            // A cache that cannot be written only costs speed.
+            let _ = self.cache.put(NAMESPACE, &key, &CachedResult::of(&f));
             found[i] = Some(f);
         }
         Ok(Searched {
@@ -776,6 +795,39 @@ mod tests {
         let s = search_within(&[&slow], &[w], SlowBudget::Seconds(0.0)).unwrap();
         assert!(s.found[0].unasked);
         assert!(slow.0.lock().unwrap().is_empty());
+    }
+
+    /// A window left unasked is remembered for runs with the same budget
+    /// (a warm run does not spend it again) and asked by a run with more.
+    #[test]
+    fn unasked_windows_are_cached_per_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 }).unwrap();
+        let cost = BuiltinModel::new("neoverse-n1", "test");
+        let w = Window::of(&["add x0, x0, #1"], "x0,sp");
+        let slow = Slow(Default::default());
+        let proposers: [&dyn Proposer; 1] = [&slow];
+        let run = |slow_budget| {
+            let search = Search {
+                proposers: &proposers,
+                verifier: &verifier,
+                prover: &Prover::new(0),
+                proof: ProofConfig::default(),
+                cost: &cost,
+                max_rounds: 1,
+                allow_growth: true,
+                slow_budget,
+            };
+            CachedSearch::new(&search, &cache)
+                .run(std::slice::from_ref(&w), &|_| {})
+                .unwrap()
+        };
+        assert!(run(SlowBudget::Seconds(0.0)).found[0].unasked);
+        assert!(run(SlowBudget::Seconds(0.0)).found[0].unasked, "warm");
+        assert!(slow.0.lock().unwrap().is_empty(), "asked within no time");
+        assert!(!run(SlowBudget::Unlimited).found[0].unasked);
+        assert_eq!(slow.0.lock().unwrap().len(), 1, "asked with time to");
     }
 
     #[test]
