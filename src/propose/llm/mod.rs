@@ -186,7 +186,13 @@ const CACHE_NAMESPACE: &str = "llm-proposals";
 /// The LLM proposer (`--propose llm`).
 pub struct LlmProposer {
     cfg: LlmConfig,
-    engine: Engine,
+    /// llama.cpp, started at the first question: a run whose windows are
+    /// all answered by the other proposers or the cache (a warm run) does
+    /// not pay for loading the model. A model that does not load fails
+    /// that first question, and with it the run.
+    engine: std::sync::OnceLock<Engine>,
+    engine_settings: EngineSettings,
+    starting: Mutex<()>,
     cache: Cache,
     model_path: PathBuf,
     model_sha256: String,
@@ -197,8 +203,10 @@ pub struct LlmProposer {
 }
 
 impl LlmProposer {
-    /// Load the model (and adapter); proposals are cached in the user's cache
-    /// directory. Fails with install instructions when no model is found.
+    /// Find the model and adapter (merging them once into the cache);
+    /// llama.cpp loads the result at the first question. Proposals are
+    /// cached in the user's cache directory. Fails with install
+    /// instructions when no model is found.
     pub fn new(cfg: LlmConfig) -> Result<Self> {
         LlmProposer::with_cache(cfg, Cache::open_default()?)
     }
@@ -244,17 +252,19 @@ impl LlmProposer {
             Some(p) => (p, None, merge::MERGE_VERSION),
             None => (model.path.clone(), adapter.as_ref(), "run-time"),
         };
-        let engine = Engine::start(EngineSettings {
+        let engine_settings = EngineSettings {
             model: load,
             adapter: run_time_adapter.map(|a| a.path.clone()),
             threads: cfg.threads.unwrap_or_else(physical_cores),
             gpu_layers: cfg.gpu_layers,
             seq_ctx: SEQ_CTX,
             max_parallel: MAX_PARALLEL,
-        })?;
+        };
         Ok(LlmProposer {
             cfg,
-            engine,
+            engine: std::sync::OnceLock::new(),
+            engine_settings,
+            starting: Mutex::new(()),
             cache,
             model_path: model.path,
             model_sha256: model.sha256,
@@ -274,7 +284,20 @@ impl LlmProposer {
 
     /// Raw decoding speed of the loaded model (see `DecodeSpeed`).
     pub fn decode_speed(&self, sequences: usize, tokens: usize) -> Result<DecodeSpeed> {
-        self.engine.decode_speed(sequences, tokens)
+        self.engine()?.decode_speed(sequences, tokens)
+    }
+
+    /// The running engine, started on first use.
+    fn engine(&self) -> Result<&Engine> {
+        if let Some(e) = self.engine.get() {
+            return Ok(e);
+        }
+        let _one_start = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        if self.engine.get().is_none() {
+            let started = Engine::start(self.engine_settings.clone())?;
+            let _ = self.engine.set(started);
+        }
+        Ok(self.engine.get().expect("started above"))
     }
 
     pub fn stats(&self) -> LlmStats {
@@ -343,7 +366,7 @@ impl LlmProposer {
                     .collect(),
                 max_tokens: self.cfg.max_tokens.max(1),
             };
-            let (raw, st) = self.engine.run(job)?;
+            let (raw, st) = self.engine()?.run(job)?;
             job_stats = st;
             for (&i, answers) in misses.iter().zip(raw) {
                 let stored: Vec<StoredAnswer> =
