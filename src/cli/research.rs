@@ -163,7 +163,9 @@ pub fn run_dataset(a: &DatasetArgs) -> Result<Status> {
             // at inference (the chain-of-code trace): training puts it in the
             // prompt, so the loss is on what the model writes.
             let prefill = style.template().prefill_for(&e.window());
-            let line = serde_json::json!({"split": e.split, "style": style.name(), "subset": e.subset, "messages": messages(e, style), "prefill": prefill});
+            // `improves`: for tools/finetune/make_train_set.py, which
+            // weights the compiled windows a "no change" answer cannot fit.
+            let line = serde_json::json!({"split": e.split, "style": style.name(), "subset": e.subset, "improves": e.improves(), "messages": messages(e, style), "prefill": prefill});
             train_lines.push_str(&serde_json::to_string(&line)?);
             train_lines.push('\n');
         }

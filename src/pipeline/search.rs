@@ -640,31 +640,36 @@ impl<'a> CachedSearch<'a> {
             .finish()
     }
 
-    /// The cached result for `w`: final, else one left unasked under this
-    /// budget.
-    fn cached(&self, w: &Window) -> Option<Found> {
+    /// The cached result for `w` under its `(final, unasked)` keys: final,
+    /// else one left unasked under this budget.
+    fn cached(&self, w: &Window, keys: &(CacheKey, CacheKey)) -> Option<Found> {
         let get = |k: &CacheKey, unasked| {
             self.cache
                 .get::<CachedResult>(NAMESPACE, k)
                 .and_then(|e| e.found(w, unasked))
         };
-        get(&self.key(w), false).or_else(|| get(&self.unasked_key(w), true))
+        get(&keys.0, false).or_else(|| get(&keys.1, true))
     }
 
     /// [`Search::run`], answering from the cache where it can and storing
     /// the new results (only when the whole search succeeded).
     pub fn run(&self, windows: &[Window], on_tick: OnTick) -> Result<Searched> {
-        let mut found: Vec<Option<Found>> = windows.iter().map(|w| self.cached(w)).collect();
+        let keys: Vec<(CacheKey, CacheKey)> = windows
+            .iter()
+            .map(|w| (self.key(w), self.unasked_key(w)))
+            .collect();
+        let mut found: Vec<Option<Found>> = windows
+            .iter()
+            .zip(&keys)
+            .map(|(w, k)| self.cached(w, k))
+            .collect();
         let misses: Vec<usize> = (0..windows.len()).filter(|&i| found[i].is_none()).collect();
         let asked: Vec<Window> = misses.iter().map(|&i| windows[i].clone()).collect();
         let searched = self.search.run(&asked, on_tick)?;
         for (&i, f) in misses.iter().zip(searched.found) {
-            let key = match f.unasked {
-                false => self.key(&windows[i]),
-                true => self.unasked_key(&windows[i]),
-            };
+            let key = if f.unasked { &keys[i].1 } else { &keys[i].0 };
             // A cache that cannot be written only costs speed.
-            let _ = self.cache.put(NAMESPACE, &key, &CachedResult::of(&f));
+            let _ = self.cache.put(NAMESPACE, key, &CachedResult::of(&f));
             found[i] = Some(f);
         }
         Ok(Searched {

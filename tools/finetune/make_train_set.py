@@ -31,19 +31,16 @@ def main():
     repeat = {k: int(v) for k, v in (x.split("=") for x in a.repeat.split(",") if x)}
     lines = [json.loads(l) for l in open(os.path.join(a.dataset, "train.jsonl"))]
     groups = [lines[i:i + 3] for i in range(0, len(lines), 3)]  # one example, three styles
-    # examples.jsonl has one line per example, in train.jsonl's order.
-    examples = [json.loads(l) for l in open(os.path.join(a.dataset, "examples.jsonl"))]
-    assert len(examples) == len(groups), "examples.jsonl and train.jsonl disagree"
     kept, counts = [], collections.Counter()
-    for g, ex in zip(groups, examples):
+    for g in groups:
         split, subset = g[0]["split"], g[0]["subset"]
         if split == "test":
             continue
         cap = a.valid if split == "valid" else (None if subset == "general" else a.cap)
         if cap is not None and counts[split, subset] >= cap:
             continue
-        improving = subset == "general" and ex["target"] is not None \
-            and ex["cycles_after"] < ex["cycles_before"] - 1e-9
+        # `improves` is written by `peephole dataset` (Example::improves).
+        improving = subset == "general" and g[0].get("improves", False)
         counts[split, subset + (" improving" if improving else "")] += 1
         times = repeat.get(subset, 1) * (a.repeat_improving if improving else 1)
         kept.extend(g * (times if split == "train" else 1))

@@ -113,9 +113,14 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         finals: Vec::new(),
         readers: vec![Vec::new(); 33],
         last_lists: HashMap::new(),
-        written: (0..32)
-            .filter(|&r| data.iter().any(|e| e.writes == Some(r as u8)))
-            .collect(),
+        written: {
+            // One pass over the pool (it can hold 100k+ entries, and a
+            // search runs once per length and counterexample round).
+            let mask = data
+                .iter()
+                .fold(0u32, |m, e| m | e.writes.map_or(0, |r| 1 << r));
+            (0..32).filter(|r| mask >> r & 1 == 1).collect()
+        },
     };
     s.index_finals();
     let mut machines = p.tests.clone();
