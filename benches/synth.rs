@@ -4,7 +4,8 @@
 //! -O2 file (the warm run answers from the result cache and the rewrite
 //! database). Medians of several runs.
 //!
-//! Run: `cargo bench --bench synth`
+//! Run: `cargo bench --bench synth`; `cargo bench --bench synth -- evals`
+//! measures only the evaluation rates (one pass over the idioms, a minute).
 
 use peephole::asm::Source;
 use peephole::cfg::functions;
@@ -86,6 +87,15 @@ fn main() {
         .build_global()
         .ok();
     let idioms = windows_of(&files("fixtures/idioms"));
+    if std::env::args().any(|a| a == "evals") {
+        let (s, e, w) = run(&idioms, Duration::from_secs(60), Some(2_000_000));
+        println!(
+            "evaluations/s: search {:.1}M, whole proposer {:.1}M; idiom windows/s {w:.1}",
+            s / 1e6,
+            e / 1e6
+        );
+        return;
+    }
     let mut o2 = files("fixtures/asm/gcc-O2");
     o2.extend(files("fixtures/asm/clang-O2"));
     let o2_windows = windows_of(&o2);

@@ -60,6 +60,16 @@ impl Memory {
             Err(Fault::Memory { addr })
         }
     }
+
+    /// Little-endian load of `bytes` bytes at `addr`, zero-extended.
+    pub fn load(&self, addr: u64, bytes: u8) -> Result<u64, Fault> {
+        let i = self.index(addr, bytes)?;
+        let mut v = 0u64;
+        for (k, b) in self.bytes[i..i + bytes as usize].iter().enumerate() {
+            v |= (*b as u64) << (8 * k);
+        }
+        Ok(v)
+    }
 }
 
 /// The concrete domain: plain machine arithmetic.
@@ -125,12 +135,7 @@ impl Domain for Concrete {
         *b as u64
     }
     fn load(&mut self, addr: &u64, bytes: u8) -> Result<u64, Fault> {
-        let i = self.mem.index(*addr, bytes)?;
-        let mut v = 0u64;
-        for (k, b) in self.mem.bytes[i..i + bytes as usize].iter().enumerate() {
-            v |= (*b as u64) << (8 * k);
-        }
-        Ok(v)
+        self.mem.load(*addr, bytes)
     }
     fn store(&mut self, addr: &u64, bytes: u8, v: &u64) -> Result<(), Fault> {
         let i = self.mem.index(*addr, bytes)?;

@@ -38,11 +38,11 @@ pub fn step<D: Domain>(d: &mut D, s: &mut St<D>, i: &Inst) -> Result<Taken<D>, F
         } => {
             let a = read(d, s, rn, sf);
             let b = operand2(d, s, op2, sf);
-            let (r, f) = add_sub(d, &a, &b, sub, None, sf);
-            write(d, s, rd, sf, r);
+            let sum = add_sub(d, &a, &b, sub, None, sf);
             if flags {
-                s.flags = f;
+                s.flags = sum_flags(d, &a, &sum, sf);
             }
+            write(d, s, rd, sf, sum.r);
         }
         Op::Carry {
             sub,
@@ -54,11 +54,11 @@ pub fn step<D: Domain>(d: &mut D, s: &mut St<D>, i: &Inst) -> Result<Taken<D>, F
             let a = read(d, s, rn, sf);
             let b = read(d, s, rm, sf);
             let c = s.flags.c.clone();
-            let (r, f) = add_sub(d, &a, &b, sub, Some(c), sf);
-            write(d, s, rd, sf, r);
+            let sum = add_sub(d, &a, &b, sub, Some(c), sf);
             if flags {
-                s.flags = f;
+                s.flags = sum_flags(d, &a, &sum, sf);
             }
+            write(d, s, rd, sf, sum.r);
         }
         Op::Logic {
             kind,
@@ -222,7 +222,8 @@ pub fn step<D: Domain>(d: &mut D, s: &mut St<D>, i: &Inst) -> Result<Taken<D>, F
             let c = cond_holds(d, &s.flags, cond);
             let a = read(d, s, rn, sf);
             let b = operand2(d, s, op2, sf);
-            let (_, f) = add_sub(d, &a, &b, !neg, None, sf);
+            let sum = add_sub(d, &a, &b, !neg, None, sf);
+            let f = sum_flags(d, &a, &sum, sf);
             s.flags = select_flags(d, &c, f, nzcv);
         }
         Op::Load {
@@ -380,8 +381,21 @@ fn shift<D: Domain>(d: &mut D, kind: ShiftKind, v: &D::Bv, amt: &D::Bv, sf: bool
     d.un(UnOp::Zext(32), &r)
 }
 
+/// AddWithCarry's result, with what its flags are computed from.
+struct Sum<D: Domain> {
+    /// The second addend: `b`, or `!b` for a subtraction.
+    y: D::Bv,
+    cin: D::Bool,
+    /// `a + y + cin` on 64 bits.
+    wide: D::Bv,
+    /// The result at the operation's width.
+    r: D::Bv,
+}
+
 /// AddWithCarry: `a + b` (or `a - b` as `a + !b + 1`), with the carry-in
-/// of `adc`/`sbc` when given; returns the result and the flags it sets.
+/// of `adc`/`sbc` when given. The flags are a separate step
+/// ([`sum_flags`]): most additions set none, and a domain that evaluates
+/// many tests at once should not pay for them.
 fn add_sub<D: Domain>(
     d: &mut D,
     a: &D::Bv,
@@ -389,7 +403,7 @@ fn add_sub<D: Domain>(
     sub: bool,
     carry: Option<D::Bool>,
     sf: bool,
-) -> (D::Bv, Flags<D::Bool>) {
+) -> Sum<D> {
     let y = if sub {
         let n = d.un(UnOp::Not, b);
         trunc(d, &n, sf)
@@ -403,25 +417,31 @@ fn add_sub<D: Domain>(
     let cin_v = d.bool_to_bv(&cin);
     let xy = d.bin(BinOp::Add, a, &y);
     let wide = d.bin(BinOp::Add, &xy, &cin_v);
-    let (r, c) = if sf {
+    let r = trunc(d, &wide, sf);
+    Sum { y, cin, wide, r }
+}
+
+/// The NZCV flags AddWithCarry sets for `a` and the sum `s`.
+fn sum_flags<D: Domain>(d: &mut D, a: &D::Bv, s: &Sum<D>, sf: bool) -> Flags<D::Bool> {
+    let c = if sf {
         // Unsigned overflow: the sum wrapped below `a`, or equals it with a
         // carry-in (then `y` was all ones).
-        let below = d.cmp(CmpOp::Ult, &wide, a);
-        let same = d.cmp(CmpOp::Eq, &wide, a);
-        let same_c = d.and(&cin, &same);
-        (wide.clone(), d.or(&below, &same_c))
+        let below = d.cmp(CmpOp::Ult, &s.wide, a);
+        let same = d.cmp(CmpOp::Eq, &s.wide, a);
+        let same_c = d.and(&s.cin, &same);
+        d.or(&below, &same_c)
     } else {
-        (d.un(UnOp::Zext(32), &wide), d.bit(&wide, 32))
+        d.bit(&s.wide, 32)
     };
     let top = if sf { 63 } else { 31 };
-    let ar = d.bin(BinOp::Xor, a, &r);
-    let yr = d.bin(BinOp::Xor, &y, &r);
+    let ar = d.bin(BinOp::Xor, a, &s.r);
+    let yr = d.bin(BinOp::Xor, &s.y, &s.r);
     let both = d.bin(BinOp::And, &ar, &yr);
     let v = d.bit(&both, top);
-    let n = d.bit(&r, top);
+    let n = d.bit(&s.r, top);
     let zero = d.lit(0);
-    let z = d.cmp(CmpOp::Eq, &r, &zero);
-    (r, Flags { n, z, c, v })
+    let z = d.cmp(CmpOp::Eq, &s.r, &zero);
+    Flags { n, z, c, v }
 }
 
 fn logic_flags<D: Domain>(d: &mut D, r: &D::Bv, sf: bool) -> Flags<D::Bool> {

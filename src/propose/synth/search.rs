@@ -4,15 +4,20 @@
 //! Iterative deepening over sequence length. Inner levels are pruned by
 //! observational equivalence (a state fingerprint over all tests seen at
 //! the same or a smaller depth is not expanded again); the last level only
-//! tries entries that write an output, and rejects a candidate at the first
-//! test it gets wrong, so most candidates cost one instruction step.
+//! tries entries that write an output.
+//!
+//! Candidates run on all tests at once ([`crate::semantics::lanes`]: one
+//! dispatch per instruction, not per test), and a state's fingerprint is
+//! kept up to date from the one register and the flags a step changes,
+//! instead of being rehashed over every register and test.
 
 use super::pool::Entry;
 use crate::semantics::concrete::{Concrete, Machine, Memory};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::step;
-use crate::semantics::inst::ZR;
+use crate::semantics::lanes::{gather, Lane, LaneMachine, Lanes, Mask, ALL, LANES};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 /// What the window computes, as values on test states.
@@ -74,9 +79,17 @@ struct Search<'a> {
     data: &'a [Entry],
     branches: &'a [Entry],
     lim: Limits,
-    seen: HashMap<u64, usize>,
+    seen: HashMap<u64, usize, BuildHasherDefault<Prehashed>>,
     out: Found,
-    dom: Concrete,
+    dom: Lanes,
+    /// The one-test reading, for the first test's quick rejection.
+    first: Concrete,
+    /// The first test's state after the current prefix (lane 0 of group 0).
+    first_state: Machine,
+    /// The expected final states and branch directions, [`LANES`] tests
+    /// per group as the search states are grouped.
+    expect: Vec<LaneMachine>,
+    expect_taken: Vec<Mask>,
     /// One output only (a register, the flags or the branch's direction).
     single_output: bool,
     /// Data entries that can end a sequence: they write an output (a
@@ -87,14 +100,49 @@ struct Search<'a> {
     /// `last_candidates` by the prefix's written set: a handful of distinct
     /// sets recur across millions of prefixes, and building the list each
     /// time (collect, sort, dedup) took two thirds of the search.
-    last_lists: HashMap<u64, std::rc::Rc<[usize]>>,
+    last_lists: HashMap<u64, std::rc::Rc<[usize]>, BuildHasherDefault<Prehashed>>,
     /// Registers some data entry writes: the only ones in which two
     /// prefixes' states can differ, so the only ones fingerprinted.
     written: Vec<usize>,
+    /// The hash of each register's column of values over all tests (index
+    /// 32: the flags), for the current prefix.
+    columns: [u64; 33],
 }
 
-/// What one step changed on each test, to undo it.
-type Undo = Vec<(u64, Flags<bool>)>;
+/// A hasher for keys that are already well-mixed hashes (fingerprints).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// The tests in groups of [`LANES`] (the last group padded).
+fn grouped(ms: &[Machine]) -> Vec<LaneMachine> {
+    ms.chunks(LANES).map(gather).collect()
+}
+
+/// Which tests (a bit each) had `taken` as the branch's direction.
+fn taken_masks(taken: &[bool]) -> Vec<Mask> {
+    taken
+        .chunks(LANES)
+        .map(|c| {
+            (0..LANES).fold(0, |m, k| {
+                m | (c[if k < c.len() { k } else { 0 }] as Mask) << k
+            })
+        })
+        .collect()
+}
 
 /// Search sequences of up to `lim.max_len` instructions (the branch, when
 /// the window ends with one, counts).
@@ -104,31 +152,39 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         data,
         branches,
         lim,
-        seen: HashMap::new(),
+        seen: HashMap::default(),
         out: Found::default(),
-        dom: Concrete {
+        dom: Lanes {
             mem: p.memory.clone(),
         },
+        first: Concrete {
+            mem: p.memory.clone(),
+        },
+        expect: grouped(&p.expect),
+        expect_taken: taken_masks(&p.expect_taken),
         single_output: p.outputs.count_ones() + p.flags_out as u32 + p.branch as u32 == 1,
         finals: Vec::new(),
         readers: vec![Vec::new(); 33],
-        last_lists: HashMap::new(),
+        last_lists: HashMap::default(),
         written: {
             // One pass over the pool (it can hold 100k+ entries, and a
             // search runs once per length and counterexample round).
             let mask = data
                 .iter()
                 .fold(0u32, |m, e| m | e.writes.map_or(0, |r| 1 << r));
-            (0..32).filter(|r| mask >> r & 1 == 1).collect()
+            (0..31).filter(|r| mask >> r & 1 == 1).collect()
         },
+        columns: [0; 33],
+        first_state: p.tests[0].clone(),
     };
     s.index_finals();
-    let mut machines = p.tests.clone();
+    let mut machines = grouped(&p.tests);
     for len in lim.min_len.max(1)..=lim.max_len {
         s.seen.clear();
-        s.seen.insert(fingerprint(&machines, &s.written), 0);
+        let fp = s.start_fingerprint(&machines);
+        s.seen.insert(fp, 0);
         let mut seq = Vec::new();
-        s.level(&mut machines, p.defined, p.flags_defined, &mut seq, len);
+        s.level(&mut machines, p.defined, p.flags_defined, &mut seq, len, fp);
         if !s.out.sequences.is_empty() || s.out.timed_out {
             break;
         }
@@ -136,15 +192,35 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
     s.out
 }
 
-/// A hash of the registers in `regs` and the flags on every test.
-fn fingerprint(ms: &[Machine], regs: &[usize]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for m in ms {
-        for v in regs.iter().map(|&r| m.x[r]).chain([m.nzcv()]) {
-            h = (h ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+/// Hash of register `r`'s values (32: the flags) over all tests. Lanes are
+/// hashed independently and summed, so the loop has no chain to wait on.
+fn column_hash(ms: &[LaneMachine], r: usize) -> u64 {
+    let mut h = 0u64;
+    for (g, m) in ms.iter().enumerate() {
+        let salt = (g as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if r == 32 {
+            let f = &m.flags;
+            let v = (f.n as u64) << 48 | (f.z as u64) << 32 | (f.c as u64) << 16 | f.v as u64;
+            h = h.wrapping_add(mix(v ^ salt));
+        } else {
+            for (k, &v) in m.x[r].iter().enumerate() {
+                h = h.wrapping_add(mix(v ^ salt.wrapping_add(k as u64)));
+            }
         }
     }
     h
+}
+
+/// A column hash's share of the state fingerprint.
+fn share(r: usize, column: u64) -> u64 {
+    mix(column ^ (r as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+}
+
+/// A 64-bit mixer: every input bit reaches the high and low bits.
+#[inline]
+fn mix(x: u64) -> u64 {
+    let x = (x ^ x >> 31).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ x >> 29
 }
 
 impl Search<'_> {
@@ -184,13 +260,50 @@ impl Search<'_> {
         e.reads & !defined == 0 && (!e.reads_flags || flags)
     }
 
+    /// The fingerprint of the initial states, filling `columns`.
+    fn start_fingerprint(&mut self, ms: &[LaneMachine]) -> u64 {
+        let mut fp = 0u64;
+        for r in self.written.iter().copied().chain([32]) {
+            self.columns[r] = column_hash(ms, r);
+            fp = fp.wrapping_add(share(r, self.columns[r]));
+        }
+        fp
+    }
+
+    /// The fingerprint after `e` ran on the states `ms` (the prefix's was
+    /// `fp`), updating `columns`; returns what to give `restore_columns`.
+    fn step_fingerprint(&mut self, ms: &[LaneMachine], e: &Entry, fp: u64) -> (u64, [u64; 2]) {
+        let mut fp = fp;
+        let old = [
+            e.writes.map_or(0, |r| self.columns[r as usize % 33]),
+            self.columns[32],
+        ];
+        let changed = e.writes.map(|r| r as usize).filter(|&r| r < 31);
+        for r in changed.into_iter().chain(e.sets_flags.then_some(32)) {
+            let new = column_hash(ms, r);
+            fp = fp
+                .wrapping_sub(share(r, self.columns[r]))
+                .wrapping_add(share(r, new));
+            self.columns[r] = new;
+        }
+        (fp, old)
+    }
+
+    fn restore_columns(&mut self, e: &Entry, old: [u64; 2]) {
+        if let Some(r) = e.writes.map(|r| r as usize).filter(|&r| r < 31) {
+            self.columns[r] = old[0];
+        }
+        self.columns[32] = old[1];
+    }
+
     fn level(
         &mut self,
-        ms: &mut [Machine],
+        ms: &mut [LaneMachine],
         defined: u32,
         flags: bool,
         seq: &mut Vec<usize>,
         left: usize,
+        fp: u64,
     ) {
         if left == 1 {
             let fresh = self.prefix_writes(seq);
@@ -203,6 +316,9 @@ impl Search<'_> {
         }
         let depth = seq.len() + 1;
         let spent = self.prefix_latency(seq);
+        // Every entry here runs on the same states: they are copied once,
+        // and each entry's change is undone from the copy.
+        let parent = ms.to_vec();
         for (i, e) in self.data.iter().enumerate() {
             if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
                 return;
@@ -211,24 +327,27 @@ impl Search<'_> {
                 continue;
             }
             self.out.evaluated += 1;
-            let Some(undo) = self.apply(ms, e) else {
+            if !self.apply(ms, e, &parent) {
                 continue;
-            };
-            let fp = fingerprint(ms, &self.written);
-            let fresh = match self.seen.get(&fp) {
+            }
+            let (child, old) = self.step_fingerprint(ms, e, fp);
+            let old_first = self.sync_first(ms, e);
+            let fresh = match self.seen.get(&child) {
                 Some(&d) if d <= depth => false,
                 _ => {
-                    self.seen.insert(fp, depth);
+                    self.seen.insert(child, depth);
                     true
                 }
             };
             if fresh {
                 let def = defined | e.writes.map_or(0, |r| 1 << r);
                 seq.push(i);
-                self.level(ms, def, flags || e.sets_flags, seq, left - 1);
+                self.level(ms, def, flags || e.sets_flags, seq, left - 1, child);
                 seq.pop();
             }
-            restore(ms, e, &undo);
+            self.restore_columns(e, old);
+            self.unsync_first(e, old_first);
+            restore(ms, e, &parent);
         }
     }
 
@@ -254,37 +373,42 @@ impl Search<'_> {
             || (e.reads_flags && fresh >> 32 & 1 == 1)
     }
 
-    /// Run `e` on every test; `None` (and nothing changed) if one faults.
-    fn apply(&mut self, ms: &mut [Machine], e: &Entry) -> Option<Undo> {
-        let r = e.writes.map_or(ZR as usize, |r| r as usize);
-        let mut undo = Vec::with_capacity(ms.len());
-        for m in ms.iter_mut() {
-            undo.push((m.x.get(r).copied().unwrap_or(0), m.flags.clone()));
-            if step(&mut self.dom, m, &e.inst).is_err() {
-                restore(&mut ms[..undo.len()], e, &undo);
-                return None;
+    /// Run `e` on every test; `false` (and the states put back as in
+    /// `parent`) if it faults on one.
+    fn apply(&mut self, ms: &mut [LaneMachine], e: &Entry, parent: &[LaneMachine]) -> bool {
+        for g in 0..ms.len() {
+            if step(&mut self.dom, &mut ms[g], &e.inst).is_err() {
+                restore(&mut ms[..=g], e, parent);
+                return false;
             }
         }
-        Some(undo)
+        true
     }
 
-    fn matches(&self, k: usize, m: &Machine, taken: Option<bool>) -> bool {
-        let want = &self.p.expect[k];
+    /// Whether group `g` after a candidate gives the expected outputs
+    /// (and branch direction) on every test.
+    fn matches(&self, g: usize, m: &LaneMachine, taken: Option<Mask>) -> bool {
+        let want = &self.expect[g];
+        let mut ok = ALL;
         let mut outs = self.p.outputs;
         while outs != 0 {
             let r = outs.trailing_zeros() as usize;
-            if m.x[r] != want.x[r] {
-                return false;
-            }
+            ok &= equal_lanes(&m.x[r], &want.x[r]);
             outs &= outs - 1;
         }
-        (!self.p.flags_out || m.flags == want.flags)
-            && taken.is_none_or(|t| t == self.p.expect_taken[k])
+        if self.p.flags_out {
+            let (f, w) = (&m.flags, &want.flags);
+            ok &= !((f.n ^ w.n) | (f.z ^ w.z) | (f.c ^ w.c) | (f.v ^ w.v));
+        }
+        if let Some(t) = taken {
+            ok &= !(t ^ self.expect_taken[g]);
+        }
+        ok == ALL
     }
 
     fn last_data(
         &mut self,
-        ms: &mut [Machine],
+        ms: &mut [LaneMachine],
         defined: u32,
         flags: bool,
         seq: &[usize],
@@ -301,7 +425,7 @@ impl Search<'_> {
                 continue;
             }
             self.out.evaluated += 1;
-            if self.all_tests(ms, e, false) {
+            if self.first_test(e, false) && self.all_tests(ms, e, false) {
                 let mut s = seq.to_vec();
                 s.push(i);
                 self.out.sequences.push((s, None));
@@ -314,7 +438,8 @@ impl Search<'_> {
     /// wrote (the others were tried as shorter sequences).
     fn last_candidates(&mut self, fresh: u64) -> std::rc::Rc<[usize]> {
         let key = if self.single_output { fresh } else { 0 };
-        if let Some(l) = self.last_lists.get(&key) {
+        // `mix` is a bijection: distinct sets keep distinct keys.
+        if let Some(l) = self.last_lists.get(&mix(key)) {
             return l.clone();
         }
         let list: std::rc::Rc<[usize]> = if key == 0 {
@@ -328,13 +453,13 @@ impl Search<'_> {
             out.dedup();
             out.into()
         };
-        self.last_lists.insert(key, list.clone());
+        self.last_lists.insert(mix(key), list.clone());
         list
     }
 
     fn last_branch(
         &mut self,
-        ms: &mut [Machine],
+        ms: &mut [LaneMachine],
         defined: u32,
         flags: bool,
         seq: &[usize],
@@ -349,30 +474,84 @@ impl Search<'_> {
                 continue;
             }
             self.out.evaluated += 1;
-            if self.all_tests(ms, e, true) {
+            if self.first_test(e, true) && self.all_tests(ms, e, true) {
                 self.out.sequences.push((seq.to_vec(), Some(i)));
             }
         }
     }
 
+    /// Does `e` after the first test's state give its expected outputs?
+    /// Most last candidates fail here, at the cost of one instruction on
+    /// one test, before [`Self::all_tests`] runs them on all.
+    fn first_test(&mut self, e: &Entry, branch: bool) -> bool {
+        let m = &mut self.first_state;
+        let saved_x = e.writes.and_then(|r| m.x.get(r as usize)).copied();
+        let saved_flags = m.flags.clone();
+        let ok = match step(&mut self.first, m, &e.inst) {
+            Ok(taken) => {
+                let want = &self.p.expect[0];
+                let mut outs = self.p.outputs;
+                let mut ok = !self.p.flags_out || m.flags == want.flags;
+                while ok && outs != 0 {
+                    let r = outs.trailing_zeros() as usize;
+                    ok = m.x[r] == want.x[r];
+                    outs &= outs - 1;
+                }
+                ok && (!branch || taken.unwrap_or(false) == self.p.expect_taken[0])
+            }
+            Err(_) => false,
+        };
+        if let (Some(v), Some(r)) = (saved_x, e.writes) {
+            m.x[r as usize] = v;
+        }
+        m.flags = saved_flags;
+        ok
+    }
+
+    /// Copy what `e` changed in the first test's lane into `first_state`,
+    /// returning the values it replaced.
+    fn sync_first(&mut self, ms: &[LaneMachine], e: &Entry) -> (Option<u64>, Flags<bool>) {
+        let m = &mut self.first_state;
+        let old_flags = m.flags.clone();
+        let f = &ms[0].flags;
+        m.flags = Flags {
+            n: f.n & 1 == 1,
+            z: f.z & 1 == 1,
+            c: f.c & 1 == 1,
+            v: f.v & 1 == 1,
+        };
+        let old_x = e.writes.filter(|&r| (r as usize) < 31).map(|r| {
+            let r = r as usize;
+            std::mem::replace(&mut m.x[r], ms[0].x[r][0])
+        });
+        (old_x, old_flags)
+    }
+
+    fn unsync_first(&mut self, e: &Entry, old: (Option<u64>, Flags<bool>)) {
+        if let (Some(r), Some(v)) = (e.writes, old.0) {
+            self.first_state.x[r as usize] = v;
+        }
+        self.first_state.flags = old.1;
+    }
+
     /// Does `e` after the states `ms` give the expected outputs on every
-    /// test? Stops at the first test it gets wrong.
-    #[allow(clippy::needless_range_loop)] // `ms[k]` is re-borrowed after `step`
-    fn all_tests(&mut self, ms: &mut [Machine], e: &Entry, branch: bool) -> bool {
-        let r = e.writes.map_or(ZR as usize, |r| r as usize);
-        for k in 0..ms.len() {
-            let m = &mut ms[k];
-            let saved = (m.x.get(r).copied().unwrap_or(0), m.flags.clone());
+    /// test? Stops at the first group of tests it gets wrong.
+    #[allow(clippy::needless_range_loop)] // `ms[g]` is re-borrowed after `step`
+    fn all_tests(&mut self, ms: &mut [LaneMachine], e: &Entry, branch: bool) -> bool {
+        let r = e.writes.map(|r| r as usize).filter(|&r| r < 31);
+        for g in 0..ms.len() {
+            let m = &mut ms[g];
+            let saved = (r.map(|r| m.x[r]), m.flags.clone());
             let ok = match step(&mut self.dom, m, &e.inst) {
                 Ok(taken) => {
-                    let taken = branch.then(|| taken.unwrap_or(false));
-                    self.matches(k, &ms[k], taken)
+                    let taken = branch.then(|| taken.unwrap_or(0));
+                    self.matches(g, &ms[g], taken)
                 }
                 Err(_) => false,
             };
-            let m = &mut ms[k];
-            if let Some(x) = m.x.get_mut(r) {
-                *x = saved.0;
+            let m = &mut ms[g];
+            if let (Some(r), Some(v)) = (r, saved.0) {
+                m.x[r] = v;
             }
             m.flags = saved.1;
             if !ok {
@@ -383,12 +562,19 @@ impl Search<'_> {
     }
 }
 
-fn restore(ms: &mut [Machine], e: &Entry, undo: &Undo) {
-    let r = e.writes.map_or(ZR as usize, |r| r as usize);
-    for (m, (x, f)) in ms.iter_mut().zip(undo) {
-        if let Some(v) = m.x.get_mut(r) {
-            *v = *x;
+/// Which lanes of `a` and `b` are equal.
+#[inline]
+fn equal_lanes(a: &Lane, b: &Lane) -> Mask {
+    (0..LANES).fold(0, |m, k| m | ((a[k] == b[k]) as Mask) << k)
+}
+
+/// Put back what `e` changed in `ms` from the states before it, `parent`.
+fn restore(ms: &mut [LaneMachine], e: &Entry, parent: &[LaneMachine]) {
+    let r = e.writes.map(|r| r as usize).filter(|&r| r < 31);
+    for (m, p) in ms.iter_mut().zip(parent) {
+        if let Some(r) = r {
+            m.x[r] = p.x[r];
         }
-        m.flags = f.clone();
+        m.flags = p.flags.clone();
     }
 }
