@@ -18,6 +18,7 @@ use crate::semantics::exec::step;
 use crate::semantics::lanes::{gather, Lane, LaneMachine, Lanes, Mask, ALL, LANES};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// What the window computes, as values on test states.
@@ -97,10 +98,9 @@ struct Search<'a> {
     finals: Vec<usize>,
     /// `finals` that read register n (index 32: the flags).
     readers: Vec<Vec<usize>>,
-    /// `last_candidates` by the prefix's written set: a handful of distinct
-    /// sets recur across millions of prefixes, and building the list each
-    /// time (collect, sort, dedup) took two thirds of the search.
-    last_lists: HashMap<u64, std::rc::Rc<[usize]>, BuildHasherDefault<Prehashed>>,
+    /// `last_candidates` and `inner_candidates` by the prefix's written set.
+    last_lists: HashMap<u64, Rc<[usize]>, BuildHasherDefault<Prehashed>>,
+    inner_lists: HashMap<u64, Rc<[usize]>, BuildHasherDefault<Prehashed>>,
     /// Registers some data entry writes: the only ones in which two
     /// prefixes' states can differ, so the only ones fingerprinted.
     written: Vec<usize>,
@@ -166,6 +166,7 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         finals: Vec::new(),
         readers: vec![Vec::new(); 33],
         last_lists: HashMap::default(),
+        inner_lists: HashMap::default(),
         written: {
             // One pass over the pool (it can hold 100k+ entries, and a
             // search runs once per length and counterexample round).
@@ -319,12 +320,11 @@ impl Search<'_> {
         // Every entry here runs on the same states: they are copied once,
         // and each entry's change is undone from the copy.
         let parent = ms.to_vec();
-        for (i, e) in self.data.iter().enumerate() {
+        let list = self.inner_candidates(self.prefix_writes(seq), defined, flags);
+        for &i in list.iter() {
+            let e = &self.data[i];
             if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
                 return;
-            }
-            if !Self::usable(e, defined, flags) {
-                continue;
             }
             self.out.evaluated += 1;
             if !self.apply(ms, e, &parent) {
@@ -415,14 +415,11 @@ impl Search<'_> {
         fresh: u64,
     ) {
         let spent = self.prefix_latency(seq);
-        let list = self.last_candidates(fresh);
+        let list = self.last_candidates(fresh, defined, flags);
         for &i in list.iter() {
             let e = &self.data[i];
             if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
                 return;
-            }
-            if !Self::usable(e, defined, flags) {
-                continue;
             }
             self.out.evaluated += 1;
             if self.first_test(e, false) && self.all_tests(ms, e, false) {
@@ -434,26 +431,44 @@ impl Search<'_> {
     }
 
     /// Entries worth trying last after a prefix that wrote `fresh`, in
-    /// pool order: with one output, only those reading what the prefix
-    /// wrote (the others were tried as shorter sequences).
-    fn last_candidates(&mut self, fresh: u64) -> std::rc::Rc<[usize]> {
-        let key = if self.single_output { fresh } else { 0 };
+    /// pool order: those that read only what is defined then (`defined`,
+    /// `flags`: the inputs and what the prefix wrote, so `fresh` decides
+    /// them) and, with one output, read something the prefix wrote (the
+    /// others were tried as shorter sequences). A handful of distinct
+    /// prefixes' write sets recur across millions of prefixes, and building
+    /// the list each time (collect, sort, dedup) took two thirds of the
+    /// search.
+    fn last_candidates(&mut self, fresh: u64, defined: u32, flags: bool) -> Rc<[usize]> {
         // `mix` is a bijection: distinct sets keep distinct keys.
-        if let Some(l) = self.last_lists.get(&mix(key)) {
+        if let Some(l) = self.last_lists.get(&mix(fresh)) {
             return l.clone();
         }
-        let list: std::rc::Rc<[usize]> = if key == 0 {
-            self.finals.as_slice().into()
-        } else {
-            let mut out: Vec<usize> = (0..33)
-                .filter(|b| key >> b & 1 == 1)
+        let mut list: Vec<usize> = if self.single_output && fresh != 0 {
+            (0..33)
+                .filter(|b| fresh >> b & 1 == 1)
                 .flat_map(|b| self.readers[b].iter().copied())
-                .collect();
-            out.sort_unstable();
-            out.dedup();
-            out.into()
+                .collect()
+        } else {
+            self.finals.clone()
         };
-        self.last_lists.insert(mix(key), list.clone());
+        list.sort_unstable();
+        list.dedup();
+        list.retain(|&i| Self::usable(&self.data[i], defined, flags));
+        let list: Rc<[usize]> = list.into();
+        self.last_lists.insert(mix(fresh), list.clone());
+        list
+    }
+
+    /// Entries that can follow a prefix that wrote `fresh`, in pool order:
+    /// those reading only what is defined then (decided by `fresh`).
+    fn inner_candidates(&mut self, fresh: u64, defined: u32, flags: bool) -> Rc<[usize]> {
+        if let Some(l) = self.inner_lists.get(&mix(fresh)) {
+            return l.clone();
+        }
+        let list: Rc<[usize]> = (0..self.data.len())
+            .filter(|&i| Self::usable(&self.data[i], defined, flags))
+            .collect();
+        self.inner_lists.insert(mix(fresh), list.clone());
         list
     }
 
