@@ -533,6 +533,8 @@ fn forms() -> Vec<Form> {
         ("sxtw", &[true][..]),
         ("uxtb", &[false][..]),
         ("uxth", &[false][..]),
+        // Not an architectural alias; GNU as takes it as `mov w, w`.
+        ("uxtw", &[true][..]),
     ] {
         for &sf in widths {
             one(v, op, sf, Data, move |g| {

@@ -724,7 +724,7 @@ fn decode_data(a: &Args, m: &str) -> Decoded {
             }
         }
         "ubfm" | "sbfm" | "bfm" | "ubfx" | "sbfx" | "ubfiz" | "sbfiz" | "bfi" | "bfxil" | "bfc"
-        | "sxtb" | "sxth" | "sxtw" | "uxtb" | "uxth" => decode_bitfield(a, m, rd, sf)?,
+        | "sxtb" | "sxth" | "sxtw" | "uxtb" | "uxth" | "uxtw" => decode_bitfield(a, m, rd, sf)?,
         "mul" | "mneg" | "madd" | "msub" => {
             let ra = if m.starts_with('m') && a.len() == 4 {
                 a.r(3)?
@@ -922,7 +922,9 @@ fn decode_bitfield(a: &Args, m: &str, rd: R, sf: bool) -> Result<Op, NotModelled
         "ubfm" | "sbfm" | "bfm" => (a.r(1)?, byte(2)?, byte(3)?),
         "sxtb" | "uxtb" => (a.r(1)?, 0, 7),
         "sxth" | "uxth" => (a.r(1)?, 0, 15),
-        "sxtw" if sf => (a.r(1)?, 0, 31),
+        // `uxtw x0, w1` is not an architectural alias, but GNU as takes
+        // it (as `mov w0, w1`): the zero extension `ubfm x0, x1, #0, #31`.
+        "sxtw" | "uxtw" if sf => (a.r(1)?, 0, 31),
         "bfc" => {
             let (lsb, width) = (byte(1)?, a.imm(2)?);
             if width < 1 || lsb + width > size {
