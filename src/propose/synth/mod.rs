@@ -340,6 +340,40 @@ mod tests {
         assert!(!f.iter().any(|c| c.starts_with("cbz")), "{f:?}");
     }
 
+    /// Tests beyond the first lane group (counterexamples join the 16
+    /// search states) are run in a second, padded group: the right
+    /// sequence is found on 19 tests, and none once one of the extra tests
+    /// expects another value.
+    #[test]
+    fn tests_beyond_one_lane_group_decide_too() {
+        let w = Window::of(&["mov x0, x1", "add x0, x0, #1"], "x0");
+        let sub = problem::sub_windows(&w, MAX_SUB)
+            .into_iter()
+            .find(|s| s.range.len() == 2)
+            .unwrap();
+        let synth = SynthProposer::new(Duration::from_secs(5), 1);
+        let data = synth.pool(&sub.shape, None);
+        let limits = search::Limits {
+            latency_below: f64::INFINITY,
+            min_len: 1,
+            max_len: 1,
+            max_found: 4,
+            deadline: Instant::now() + Duration::from_secs(60),
+            max_evals: u64::MAX,
+        };
+        let mut p = sub.problem(7, SEARCH_STATES + 3).unwrap();
+        let found = search::search(&p, &data, &[], limits);
+        let text: Vec<_> = found
+            .sequences
+            .iter()
+            .map(|(s, _)| render::text(&data[s[0]].inst, "").unwrap())
+            .collect();
+        assert!(text.iter().any(|t| t == "add x0, x1, #1"), "{text:?}");
+        p.expect[SEARCH_STATES + 1].x[0] ^= 1;
+        let found = search::search(&p, &data, &[], limits);
+        assert!(found.sequences.is_empty(), "{:?}", found.sequences);
+    }
+
     #[test]
     fn absolute_value_by_shifts_becomes_compare_and_negate() {
         let f = found(
