@@ -331,7 +331,6 @@ impl Search<'_> {
                 continue;
             }
             let (child, old) = self.step_fingerprint(ms, e, fp);
-            let old_first = self.sync_first(ms, e);
             let fresh = match self.seen.get(&child) {
                 Some(&d) if d <= depth => false,
                 _ => {
@@ -341,12 +340,13 @@ impl Search<'_> {
             };
             if fresh {
                 let def = defined | e.writes.map_or(0, |r| 1 << r);
+                let old_first = self.sync_first(ms, e);
                 seq.push(i);
                 self.level(ms, def, flags || e.sets_flags, seq, left - 1, child);
                 seq.pop();
+                self.unsync_first(e, old_first);
             }
             self.restore_columns(e, old);
-            self.unsync_first(e, old_first);
             restore(ms, e, &parent);
         }
     }
