@@ -377,10 +377,8 @@ fn a_large_batch_gets_candidates_for_every_window() {
 
 /// Every shipped rule's positive examples are proved equivalent by the SMT
 /// solver, except where an instruction has no executable semantics (their
-/// rewrites stay tested): the rules on SIMD/FP registers, and
-/// `uxtw-after-w-write`, whose windows end in `uxtw x, w`, which
-/// `semantics::inst` does not decode yet. The deliberately wrong rules'
-/// rewrites are refuted.
+/// rewrites stay tested): the rules on SIMD/FP registers. The deliberately
+/// wrong rules' rewrites are refuted.
 #[test]
 fn examples_are_proved() {
     use peephole::prove::{Proof, Prover, DEFAULT_TIMEOUT_MS};
@@ -391,7 +389,6 @@ fn examples_are_proved() {
         "ldr-ldr-to-ldp-q",
         "str-str-to-stp-d",
         "str-str-to-stp-q",
-        "uxtw-after-w-write",
     ];
     let prover = Prover::new(DEFAULT_TIMEOUT_MS);
     let mut wrong = Vec::new();
