@@ -12,7 +12,7 @@ trained on the same blocks). Deterministic: file order, no randomness.
 
     python3 tools/finetune/make_train_set.py dataset --out .device/stage2/data.jsonl.gz
 """
-import argparse, collections, gzip, json, os
+import argparse, collections, gzip, json, os, sys
 
 
 def main():
@@ -39,7 +39,11 @@ def main():
         cap = a.valid if split == "valid" else (None if subset == "general" else a.cap)
         if cap is not None and counts[split, subset] >= cap:
             continue
-        # `improves` is written by `peephole dataset` (Example::improves).
+        # `improves` is written by `peephole dataset` (Example::improves);
+        # a train.jsonl made before it would silently repeat nothing.
+        if a.repeat_improving > 1 and "improves" not in g[0]:
+            sys.exit(f"{a.dataset}/train.jsonl has no 'improves' field (made by an older "
+                     "`peephole dataset`): make it again to use --repeat-improving")
         improving = subset == "general" and g[0].get("improves", False)
         counts[split, subset + (" improving" if improving else "")] += 1
         times = repeat.get(subset, 1) * (a.repeat_improving if improving else 1)
