@@ -5,7 +5,8 @@
 //! database). Medians of several runs.
 //!
 //! Run: `cargo bench --bench synth`; `cargo bench --bench synth -- evals`
-//! measures only the evaluation rates (one pass over the idioms, a minute).
+//! measures only the evaluation rates (one pass over the idioms, about ten
+//! seconds).
 
 use peephole::asm::Source;
 use peephole::cfg::functions;

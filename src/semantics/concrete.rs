@@ -100,11 +100,7 @@ impl Domain for Concrete {
     }
     #[inline]
     fn cmp(&mut self, op: CmpOp, a: &u64, b: &u64) -> bool {
-        match op {
-            CmpOp::Eq => a == b,
-            CmpOp::Ult => a < b,
-            CmpOp::Slt => (*a as i64) < (*b as i64),
-        }
+        eval_cmp(op, *a, *b)
     }
     #[inline]
     fn ite(&mut self, c: &bool, t: &u64, e: &u64) -> u64 {
@@ -167,6 +163,16 @@ pub fn eval_bin(op: BinOp, a: u64, b: u64) -> u64 {
         BinOp::LShr => a >> (b & 63),
         BinOp::AShr => ((a as i64) >> (b & 63)) as u64,
         BinOp::Ror => a.rotate_right((b & 63) as u32),
+    }
+}
+
+/// A comparison of concrete values.
+#[inline]
+pub fn eval_cmp(op: CmpOp, a: u64, b: u64) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ult => a < b,
+        CmpOp::Slt => (a as i64) < (b as i64),
     }
 }
 

@@ -4,14 +4,15 @@
 //! The superoptimizer runs every candidate on the same set of tests. Read
 //! with [`super::concrete::Concrete`] that is one dispatch on the
 //! instruction per test; read here it is one dispatch per instruction and a
-//! loop over the tests for each operation, which the compiler vectorizes.
-//! The per-value arithmetic is still [`eval_bin`] and [`eval_un`]: this
-//! module only moves the dispatch on the operation out of the loop.
+//! loop over the tests for each operation, which the compiler can
+//! vectorize. The per-value arithmetic is still [`eval_bin`], [`eval_un`]
+//! and [`eval_cmp`]: this module only moves the dispatch on the operation
+//! out of the loop.
 //!
 //! Memory is read-only: the search pool has loads but no stores, so a store
 //! faults (a candidate with one is rejected, never accepted).
 
-use super::concrete::{eval_bin, eval_un, Machine, Memory};
+use super::concrete::{eval_bin, eval_cmp, eval_un, Machine, Memory};
 use super::domain::{BinOp, CmpOp, Domain, Fault, Flags, UnOp};
 use super::exec::Regs;
 
@@ -49,6 +50,18 @@ fn map2(a: &Lane, b: &Lane, f: impl Fn(u64, u64) -> u64) -> Lane {
 #[inline(always)]
 fn mask(f: impl Fn(usize) -> bool) -> Mask {
     (0..LANES).fold(0, |m, k| m | (f(k) as Mask) << k)
+}
+
+/// Which lanes of `a` and `b` are equal.
+#[inline]
+pub fn equal(a: &Lane, b: &Lane) -> Mask {
+    mask(|k| eval_cmp(CmpOp::Eq, a[k], b[k]))
+}
+
+/// Up to [`LANES`] booleans as a mask; missing lanes repeat the first, as
+/// [`gather`] pads.
+pub fn bits(values: &[bool]) -> Mask {
+    mask(|k| values[if k < values.len() { k } else { 0 }])
 }
 
 /// Dispatch once on a constant operation, then run it on every lane.
@@ -100,9 +113,9 @@ impl Domain for Lanes {
     #[inline]
     fn cmp(&mut self, op: CmpOp, a: &Lane, b: &Lane) -> Mask {
         match op {
-            CmpOp::Eq => mask(|k| a[k] == b[k]),
-            CmpOp::Ult => mask(|k| a[k] < b[k]),
-            CmpOp::Slt => mask(|k| (a[k] as i64) < (b[k] as i64)),
+            CmpOp::Eq => equal(a, b),
+            CmpOp::Ult => mask(|k| eval_cmp(CmpOp::Ult, a[k], b[k])),
+            CmpOp::Slt => mask(|k| eval_cmp(CmpOp::Slt, a[k], b[k])),
         }
     }
     #[inline]
@@ -146,29 +159,15 @@ impl Domain for Lanes {
 pub fn gather(ms: &[Machine]) -> LaneMachine {
     let at = |k: usize| &ms[if k < ms.len() { k } else { 0 }];
     let lane = |f: &dyn Fn(&Machine) -> u64| std::array::from_fn(|k| f(at(k)));
-    let bits = |f: &dyn Fn(&Machine) -> bool| mask(|k| f(at(k)));
+    let flag = |f: &dyn Fn(&Machine) -> bool| bits(&ms.iter().map(f).collect::<Vec<_>>());
     Regs {
         x: std::array::from_fn(|r| lane(&|m| m.x[r])),
         sp: lane(&|m| m.sp),
         flags: Flags {
-            n: bits(&|m| m.flags.n),
-            z: bits(&|m| m.flags.z),
-            c: bits(&|m| m.flags.c),
-            v: bits(&|m| m.flags.v),
-        },
-    }
-}
-
-/// Lane `k` of `m` as one machine.
-pub fn lane(m: &LaneMachine, k: usize) -> Machine {
-    Regs {
-        x: std::array::from_fn(|r| m.x[r][k]),
-        sp: m.sp[k],
-        flags: Flags {
-            n: m.flags.n >> k & 1 == 1,
-            z: m.flags.z >> k & 1 == 1,
-            c: m.flags.c >> k & 1 == 1,
-            v: m.flags.v >> k & 1 == 1,
+            n: flag(&|m| m.flags.n),
+            z: flag(&|m| m.flags.z),
+            c: flag(&|m| m.flags.c),
+            v: flag(&|m| m.flags.v),
         },
     }
 }
@@ -180,6 +179,20 @@ mod tests {
     use crate::semantics::concrete::Concrete;
     use crate::semantics::exec::step;
     use crate::semantics::inst::Inst;
+
+    /// Lane `k` of `m` as one machine.
+    pub fn lane(m: &LaneMachine, k: usize) -> Machine {
+        Regs {
+            x: std::array::from_fn(|r| m.x[r][k]),
+            sp: m.sp[k],
+            flags: Flags {
+                n: m.flags.n >> k & 1 == 1,
+                z: m.flags.z >> k & 1 == 1,
+                c: m.flags.c >> k & 1 == 1,
+                v: m.flags.v >> k & 1 == 1,
+            },
+        }
+    }
 
     /// Every lane of the lane reading equals the one-test reading.
     #[test]

@@ -15,7 +15,7 @@ use super::pool::Entry;
 use crate::semantics::concrete::{Concrete, Machine, Memory};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::step;
-use crate::semantics::lanes::{gather, Lane, LaneMachine, Lanes, Mask, ALL, LANES};
+use crate::semantics::lanes::{bits, equal, gather, LaneMachine, Lanes, Mask, ALL, LANES};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -132,16 +132,9 @@ fn grouped(ms: &[Machine]) -> Vec<LaneMachine> {
     ms.chunks(LANES).map(gather).collect()
 }
 
-/// Which tests (a bit each) had `taken` as the branch's direction.
+/// Which tests (a bit each) had their branch taken, per group.
 fn taken_masks(taken: &[bool]) -> Vec<Mask> {
-    taken
-        .chunks(LANES)
-        .map(|c| {
-            (0..LANES).fold(0, |m, k| {
-                m | (c[if k < c.len() { k } else { 0 }] as Mask) << k
-            })
-        })
-        .collect()
+    taken.chunks(LANES).map(bits).collect()
 }
 
 /// Search sequences of up to `lim.max_len` instructions (the branch, when
@@ -275,11 +268,8 @@ impl Search<'_> {
     /// `fp`), updating `columns`; returns what to give `restore_columns`.
     fn step_fingerprint(&mut self, ms: &[LaneMachine], e: &Entry, fp: u64) -> (u64, [u64; 2]) {
         let mut fp = fp;
-        let old = [
-            e.writes.map_or(0, |r| self.columns[r as usize % 33]),
-            self.columns[32],
-        ];
-        let changed = e.writes.map(|r| r as usize).filter(|&r| r < 31);
+        let changed = written_reg(e);
+        let old = [changed.map_or(0, |r| self.columns[r]), self.columns[32]];
         for r in changed.into_iter().chain(e.sets_flags.then_some(32)) {
             let new = column_hash(ms, r);
             fp = fp
@@ -291,7 +281,7 @@ impl Search<'_> {
     }
 
     fn restore_columns(&mut self, e: &Entry, old: [u64; 2]) {
-        if let Some(r) = e.writes.map(|r| r as usize).filter(|&r| r < 31) {
+        if let Some(r) = written_reg(e) {
             self.columns[r] = old[0];
         }
         self.columns[32] = old[1];
@@ -393,7 +383,7 @@ impl Search<'_> {
         let mut outs = self.p.outputs;
         while outs != 0 {
             let r = outs.trailing_zeros() as usize;
-            ok &= equal_lanes(&m.x[r], &want.x[r]);
+            ok &= equal(&m.x[r], &want.x[r]);
             outs &= outs - 1;
         }
         if self.p.flags_out {
@@ -500,7 +490,7 @@ impl Search<'_> {
     /// one test, before [`Self::all_tests`] runs them on all.
     fn first_test(&mut self, e: &Entry, branch: bool) -> bool {
         let m = &mut self.first_state;
-        let saved_x = e.writes.and_then(|r| m.x.get(r as usize)).copied();
+        let saved_x = written_reg(e).map(|r| m.x[r]);
         let saved_flags = m.flags.clone();
         let ok = match step(&mut self.first, m, &e.inst) {
             Ok(taken) => {
@@ -516,8 +506,8 @@ impl Search<'_> {
             }
             Err(_) => false,
         };
-        if let (Some(v), Some(r)) = (saved_x, e.writes) {
-            m.x[r as usize] = v;
+        if let (Some(v), Some(r)) = (saved_x, written_reg(e)) {
+            m.x[r] = v;
         }
         m.flags = saved_flags;
         ok
@@ -535,16 +525,13 @@ impl Search<'_> {
             c: f.c & 1 == 1,
             v: f.v & 1 == 1,
         };
-        let old_x = e.writes.filter(|&r| (r as usize) < 31).map(|r| {
-            let r = r as usize;
-            std::mem::replace(&mut m.x[r], ms[0].x[r][0])
-        });
+        let old_x = written_reg(e).map(|r| std::mem::replace(&mut m.x[r], ms[0].x[r][0]));
         (old_x, old_flags)
     }
 
     fn unsync_first(&mut self, e: &Entry, old: (Option<u64>, Flags<bool>)) {
-        if let (Some(r), Some(v)) = (e.writes, old.0) {
-            self.first_state.x[r as usize] = v;
+        if let (Some(r), Some(v)) = (written_reg(e), old.0) {
+            self.first_state.x[r] = v;
         }
         self.first_state.flags = old.1;
     }
@@ -553,7 +540,7 @@ impl Search<'_> {
     /// test? Stops at the first group of tests it gets wrong.
     #[allow(clippy::needless_range_loop)] // `ms[g]` is re-borrowed after `step`
     fn all_tests(&mut self, ms: &mut [LaneMachine], e: &Entry, branch: bool) -> bool {
-        let r = e.writes.map(|r| r as usize).filter(|&r| r < 31);
+        let r = written_reg(e);
         for g in 0..ms.len() {
             let m = &mut ms[g];
             let saved = (r.map(|r| m.x[r]), m.flags.clone());
@@ -577,15 +564,16 @@ impl Search<'_> {
     }
 }
 
-/// Which lanes of `a` and `b` are equal.
-#[inline]
-fn equal_lanes(a: &Lane, b: &Lane) -> Mask {
-    (0..LANES).fold(0, |m, k| m | ((a[k] == b[k]) as Mask) << k)
+/// The general register (x0–x30) `e` writes, if any: the only register a
+/// pool entry changes (the stack pointer and zero register are not state
+/// the search tracks).
+fn written_reg(e: &Entry) -> Option<usize> {
+    e.writes.map(|r| r as usize).filter(|&r| r < 31)
 }
 
 /// Put back what `e` changed in `ms` from the states before it, `parent`.
 fn restore(ms: &mut [LaneMachine], e: &Entry, parent: &[LaneMachine]) {
-    let r = e.writes.map(|r| r as usize).filter(|&r| r < 31);
+    let r = written_reg(e);
     for (m, p) in ms.iter_mut().zip(parent) {
         if let Some(r) = r {
             m.x[r] = p.x[r];
