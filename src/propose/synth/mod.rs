@@ -13,6 +13,7 @@ pub mod pool;
 mod problem;
 pub mod render;
 pub mod search;
+mod seen;
 
 use super::{Candidate, Proposer, Window};
 use crate::asm::Insn;

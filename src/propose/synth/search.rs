@@ -12,10 +12,11 @@
 //! instead of being rehashed over every register and test.
 
 use super::pool::Entry;
+use super::seen::Seen;
 use crate::semantics::concrete::{Concrete, Machine, Memory};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::step;
-use crate::semantics::lanes::{bits, equal, gather, LaneMachine, Lanes, Mask, ALL, LANES};
+use crate::semantics::lanes::{bits, equal, gather, Lane, LaneMachine, Lanes, Mask, ALL, LANES};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -80,12 +81,14 @@ struct Search<'a> {
     data: &'a [Entry],
     branches: &'a [Entry],
     lim: Limits,
-    seen: HashMap<u64, usize, BuildHasherDefault<Prehashed>>,
+    seen: Seen,
     out: Found,
     dom: Lanes,
-    /// The one-test reading, for the first test's quick rejection.
+    /// The one-test reading, for the quick rejection on one test.
     first: Concrete,
-    /// The first test's state after the current prefix (lane 0 of group 0).
+    /// The quick-rejection test ([`quick_test`]).
+    quick: usize,
+    /// Its state after the current prefix.
     first_state: Machine,
     /// The expected final states and branch directions, [`LANES`] tests
     /// per group as the search states are grouped.
@@ -107,6 +110,39 @@ struct Search<'a> {
     /// The hash of each register's column of values over all tests (index
     /// 32: the flags), for the current prefix.
     columns: [u64; 33],
+}
+
+/// Inner entries evaluated ahead of their turn ([`Search::level`]).
+const AHEAD: usize = 8;
+
+/// An inner entry evaluated ahead of its turn: the fingerprint after it
+/// (`None`: it faulted), its new column hashes (its register's, the
+/// flags') and the values it left, per group of tests.
+#[derive(Clone)]
+struct Ahead {
+    fp: Option<u64>,
+    columns: [u64; 2],
+    x: Vec<Lane>,
+    flags: Vec<Flags<Mask>>,
+}
+
+impl Ahead {
+    fn new(groups: usize) -> Self {
+        Ahead {
+            fp: None,
+            columns: [0; 2],
+            x: vec![[0; LANES]; groups],
+            flags: vec![
+                Flags {
+                    n: 0,
+                    z: 0,
+                    c: 0,
+                    v: 0
+                };
+                groups
+            ],
+        }
+    }
 }
 
 /// A hasher for keys that are already well-mixed hashes (fingerprints).
@@ -145,7 +181,7 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         data,
         branches,
         lim,
-        seen: HashMap::default(),
+        seen: Seen::default(),
         out: Found::default(),
         dom: Lanes {
             mem: p.memory.clone(),
@@ -169,14 +205,15 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
             (0..31).filter(|r| mask >> r & 1 == 1).collect()
         },
         columns: [0; 33],
-        first_state: p.tests[0].clone(),
+        quick: quick_test(p),
+        first_state: p.tests[quick_test(p)].clone(),
     };
     s.index_finals();
     let mut machines = grouped(&p.tests);
     for len in lim.min_len.max(1)..=lim.max_len {
         s.seen.clear();
         let fp = s.start_fingerprint(&machines);
-        s.seen.insert(fp, 0);
+        s.seen.visit(fp, 0);
         let mut seq = Vec::new();
         s.level(&mut machines, p.defined, p.flags_defined, &mut seq, len, fp);
         if !s.out.sequences.is_empty() || s.out.timed_out {
@@ -311,34 +348,92 @@ impl Search<'_> {
         // and each entry's change is undone from the copy.
         let parent = ms.to_vec();
         let list = self.inner_candidates(self.prefix_writes(seq), defined, flags);
-        for &i in list.iter() {
-            let e = &self.data[i];
-            if self.out_of_time() || spent + e.latency >= self.lim.latency_below {
-                return;
-            }
-            self.out.evaluated += 1;
-            if !self.apply(ms, e, &parent) {
-                continue;
-            }
-            let (child, old) = self.step_fingerprint(ms, e, fp);
-            let fresh = match self.seen.get(&child) {
-                Some(&d) if d <= depth => false,
-                _ => {
-                    self.seen.insert(child, depth);
-                    true
+        let mut ahead: Vec<Ahead> = vec![Ahead::new(ms.len()); AHEAD];
+        for chunk in list.chunks(AHEAD) {
+            // Fingerprint a few entries ahead of their turn, so that their
+            // slots in `seen` are fetched while the next ones run; then
+            // take them in order, exactly as one at a time.
+            let mut ready = 0;
+            for (&i, a) in chunk.iter().zip(ahead.iter_mut()) {
+                if spent + self.data[i].latency >= self.lim.latency_below {
+                    break;
                 }
-            };
-            if fresh {
+                self.evaluate_ahead(ms, &self.data[i], fp, &parent, a);
+                if let Some(child) = a.fp {
+                    self.seen.prefetch(child);
+                }
+                ready += 1;
+            }
+            for (&i, a) in chunk[..ready].iter().zip(&ahead) {
+                if self.out_of_time() {
+                    return;
+                }
+                self.out.evaluated += 1;
+                let Some(child) = a.fp else { continue };
+                if !self.seen.visit(child, depth) {
+                    continue;
+                }
+                let e = &self.data[i];
+                let old = self.install(ms, e, a);
                 let def = defined | e.writes.map_or(0, |r| 1 << r);
                 let old_first = self.sync_first(ms, e);
                 seq.push(i);
                 self.level(ms, def, flags || e.sets_flags, seq, left - 1, child);
                 seq.pop();
                 self.unsync_first(e, old_first);
+                self.restore_columns(e, old);
+                restore(ms, e, &parent);
             }
-            self.restore_columns(e, old);
-            restore(ms, e, &parent);
+            if ready < chunk.len() {
+                return;
+            }
         }
+    }
+
+    /// Run `e` on the states `ms` (the prefix's, fingerprint `fp`), keep
+    /// what it changed in `a`, and put the states back as in `parent`.
+    fn evaluate_ahead(
+        &mut self,
+        ms: &mut [LaneMachine],
+        e: &Entry,
+        fp: u64,
+        parent: &[LaneMachine],
+        a: &mut Ahead,
+    ) {
+        a.fp = None;
+        if !self.apply(ms, e, parent) {
+            return;
+        }
+        let (child, old) = self.step_fingerprint(ms, e, fp);
+        let r = written_reg(e);
+        a.fp = Some(child);
+        a.columns = [r.map_or(0, |r| self.columns[r]), self.columns[32]];
+        for (g, m) in ms.iter().enumerate() {
+            if let Some(r) = r {
+                a.x[g] = m.x[r];
+            }
+            a.flags[g] = m.flags.clone();
+        }
+        self.restore_columns(e, old);
+        restore(ms, e, parent);
+    }
+
+    /// Put the states `e` left (kept in `a`) in place; returns what to give
+    /// `restore_columns`.
+    fn install(&mut self, ms: &mut [LaneMachine], e: &Entry, a: &Ahead) -> [u64; 2] {
+        let r = written_reg(e);
+        let old = [r.map_or(0, |r| self.columns[r]), self.columns[32]];
+        if let Some(r) = r {
+            self.columns[r] = a.columns[0];
+        }
+        self.columns[32] = a.columns[1];
+        for (g, m) in ms.iter_mut().enumerate() {
+            if let Some(r) = r {
+                m.x[r] = a.x[g];
+            }
+            m.flags = a.flags[g].clone();
+        }
+        old
     }
 
     /// Registers (bit n) and flags (bit 32) the prefix `seq` writes.
@@ -485,7 +580,7 @@ impl Search<'_> {
         }
     }
 
-    /// Does `e` after the first test's state give its expected outputs?
+    /// Does `e` after the quick test's state give its expected outputs?
     /// Most last candidates fail here, at the cost of one instruction on
     /// one test, before [`Self::all_tests`] runs them on all.
     fn first_test(&mut self, e: &Entry, branch: bool) -> bool {
@@ -494,7 +589,7 @@ impl Search<'_> {
         let saved_flags = m.flags.clone();
         let ok = match step(&mut self.first, m, &e.inst) {
             Ok(taken) => {
-                let want = &self.p.expect[0];
+                let want = &self.p.expect[self.quick];
                 let mut outs = self.p.outputs;
                 let mut ok = !self.p.flags_out || m.flags == want.flags;
                 while ok && outs != 0 {
@@ -502,7 +597,7 @@ impl Search<'_> {
                     ok = m.x[r] == want.x[r];
                     outs &= outs - 1;
                 }
-                ok && (!branch || taken.unwrap_or(false) == self.p.expect_taken[0])
+                ok && (!branch || taken.unwrap_or(false) == self.p.expect_taken[self.quick])
             }
             Err(_) => false,
         };
@@ -516,16 +611,17 @@ impl Search<'_> {
     /// Copy what `e` changed in the first test's lane into `first_state`,
     /// returning the values it replaced.
     fn sync_first(&mut self, ms: &[LaneMachine], e: &Entry) -> (Option<u64>, Flags<bool>) {
+        let (g, k) = (self.quick / LANES, self.quick % LANES);
         let m = &mut self.first_state;
         let old_flags = m.flags.clone();
-        let f = &ms[0].flags;
+        let f = &ms[g].flags;
         m.flags = Flags {
-            n: f.n & 1 == 1,
-            z: f.z & 1 == 1,
-            c: f.c & 1 == 1,
-            v: f.v & 1 == 1,
+            n: f.n >> k & 1 == 1,
+            z: f.z >> k & 1 == 1,
+            c: f.c >> k & 1 == 1,
+            v: f.v >> k & 1 == 1,
         };
-        let old_x = written_reg(e).map(|r| std::mem::replace(&mut m.x[r], ms[0].x[r][0]));
+        let old_x = written_reg(e).map(|r| std::mem::replace(&mut m.x[r], ms[g].x[r][k]));
         (old_x, old_flags)
     }
 
@@ -562,6 +658,22 @@ impl Search<'_> {
         }
         true
     }
+}
+
+/// The test that rejects the most candidates on its own: the one whose
+/// inputs look the most random (bits furthest from all-zero or all-one).
+/// The first test has every register zero, where many wrong sequences
+/// agree with the original (over half the last candidates passed it).
+fn quick_test(p: &Problem) -> usize {
+    let spread = |m: &Machine| -> u32 {
+        (0..31)
+            .filter(|r| p.defined >> r & 1 == 1)
+            .map(|r| m.x[r].count_ones().min(m.x[r].count_zeros()))
+            .sum()
+    };
+    let best =
+        (0..p.tests.len().min(LANES)).max_by_key(|&k| (spread(&p.tests[k]), std::cmp::Reverse(k)));
+    best.unwrap_or(0)
 }
 
 /// The general register (x0–x30) `e` writes, if any: the only register a
