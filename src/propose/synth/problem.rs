@@ -442,36 +442,35 @@ fn rename_map(real: &[R], to_canon: bool) -> [R; 33] {
     map
 }
 
-fn rename_op2(o: Operand2, m: &[R; 33]) -> Operand2 {
+fn rename_op2(o: Operand2, f: &mut impl FnMut(R) -> R) -> Operand2 {
     match o {
         Operand2::Imm(v) => Operand2::Imm(v),
         Operand2::Shifted { rm, kind, amount } => Operand2::Shifted {
-            rm: m[rm as usize],
+            rm: f(rm),
             kind,
             amount,
         },
         Operand2::Extended { rm, ext, amount } => Operand2::Extended {
-            rm: m[rm as usize],
+            rm: f(rm),
             ext,
             amount,
         },
     }
 }
 
-fn rename_addr(a: Addr, m: &[R; 33]) -> Addr {
-    let r = |x: R| m[x as usize];
+fn rename_addr(a: Addr, f: &mut impl FnMut(R) -> R) -> Addr {
     Addr {
-        base: r(a.base),
+        base: f(a.base),
         offset: match a.offset {
             AddrOffset::Reg { rm, ext, amount } => AddrOffset::Reg {
-                rm: r(rm),
+                rm: f(rm),
                 ext,
                 amount,
             },
             o => o,
         },
         mode: match a.mode {
-            Writeback::Post(PostAmount::Reg(x)) => Writeback::Post(PostAmount::Reg(r(x))),
+            Writeback::Post(PostAmount::Reg(x)) => Writeback::Post(PostAmount::Reg(f(x))),
             w => w,
         },
     }
@@ -479,7 +478,11 @@ fn rename_addr(a: Addr, m: &[R; 33]) -> Addr {
 
 /// `i` with every register replaced through `m` (SP and ZR map to themselves).
 fn rename(i: &Inst, m: &[R; 33]) -> Inst {
-    let r = |x: R| m[x as usize];
+    rename_with(i, &mut |x| m[x as usize])
+}
+
+/// `i` with every register `x` replaced by `f(x)`, in operand order.
+pub fn rename_with(i: &Inst, f: &mut impl FnMut(R) -> R) -> Inst {
     let op = match i.op {
         Op::AddSub {
             sub,
@@ -490,9 +493,9 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
         } => Op::AddSub {
             sub,
             flags,
-            rd: r(rd),
-            rn: r(rn),
-            op2: rename_op2(op2, m),
+            rd: f(rd),
+            rn: f(rn),
+            op2: rename_op2(op2, f),
         },
         Op::Carry {
             sub,
@@ -503,9 +506,9 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
         } => Op::Carry {
             sub,
             flags,
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
         },
         Op::Logic {
             kind,
@@ -518,13 +521,13 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             kind,
             invert,
             flags,
-            rd: r(rd),
-            rn: r(rn),
-            op2: rename_op2(op2, m),
+            rd: f(rd),
+            rn: f(rn),
+            op2: rename_op2(op2, f),
         },
-        Op::MovImm { rd, value } => Op::MovImm { rd: r(rd), value },
+        Op::MovImm { rd, value } => Op::MovImm { rd: f(rd), value },
         Op::Movk { rd, imm16, shift } => Op::Movk {
-            rd: r(rd),
+            rd: f(rd),
             imm16,
             shift,
         },
@@ -535,17 +538,17 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             amount,
         } => Op::Shift {
             kind,
-            rd: r(rd),
-            rn: r(rn),
+            rd: f(rd),
+            rn: f(rn),
             amount: match amount {
-                ShiftAmount::Reg(x) => ShiftAmount::Reg(r(x)),
+                ShiftAmount::Reg(x) => ShiftAmount::Reg(f(x)),
                 a => a,
             },
         },
         Op::Extr { rd, rn, rm, lsb } => Op::Extr {
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
             lsb,
         },
         Op::Bfm {
@@ -556,8 +559,8 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             imms,
         } => Op::Bfm {
             kind,
-            rd: r(rd),
-            rn: r(rn),
+            rd: f(rd),
+            rn: f(rn),
             immr,
             imms,
         },
@@ -569,10 +572,10 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             ra,
         } => Op::MulAdd {
             sub,
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
-            ra: r(ra),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
+            ra: f(ra),
         },
         Op::MulLong {
             signed,
@@ -584,27 +587,27 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
         } => Op::MulLong {
             signed,
             sub,
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
-            ra: r(ra),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
+            ra: f(ra),
         },
         Op::MulHigh { signed, rd, rn, rm } => Op::MulHigh {
             signed,
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
         },
         Op::Div { signed, rd, rn, rm } => Op::Div {
             signed,
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
         },
         Op::Unary { kind, rd, rn } => Op::Unary {
             kind,
-            rd: r(rd),
-            rn: r(rn),
+            rd: f(rd),
+            rn: f(rn),
         },
         Op::CondSel {
             kind,
@@ -614,9 +617,9 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             cond,
         } => Op::CondSel {
             kind,
-            rd: r(rd),
-            rn: r(rn),
-            rm: r(rm),
+            rd: f(rd),
+            rn: f(rn),
+            rm: f(rm),
             cond,
         },
         Op::CondCmp {
@@ -627,8 +630,8 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             cond,
         } => Op::CondCmp {
             neg,
-            rn: r(rn),
-            op2: rename_op2(op2, m),
+            rn: f(rn),
+            op2: rename_op2(op2, f),
             nzcv,
             cond,
         },
@@ -639,16 +642,16 @@ fn rename(i: &Inst, m: &[R; 33]) -> Inst {
             signed,
             addr,
         } => Op::Load {
-            rt: r(rt),
-            rt2: rt2.map(r),
+            rt: f(rt),
+            rt2: rt2.map(&mut *f),
             bytes,
             signed,
-            addr: rename_addr(addr, m),
+            addr: rename_addr(addr, f),
         },
-        Op::BranchZero { nonzero, rt } => Op::BranchZero { nonzero, rt: r(rt) },
+        Op::BranchZero { nonzero, rt } => Op::BranchZero { nonzero, rt: f(rt) },
         Op::BranchBit { nonzero, rt, bit } => Op::BranchBit {
             nonzero,
-            rt: r(rt),
+            rt: f(rt),
             bit,
         },
         other => other,
