@@ -17,8 +17,7 @@ use crate::semantics::concrete::{Concrete, Machine, Memory};
 use crate::semantics::domain::Flags;
 use crate::semantics::exec::step;
 use crate::semantics::lanes::{bits, equal, gather, Lane, LaneMachine, Lanes, Mask, ALL, LANES};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -85,11 +84,11 @@ struct Search<'a> {
     out: Found,
     dom: Lanes,
     /// The one-test reading, for the quick rejection on one test.
-    first: Concrete,
+    quick_dom: Concrete,
     /// The quick-rejection test ([`quick_test`]).
     quick: usize,
     /// Its state after the current prefix.
-    first_state: Machine,
+    quick_state: Machine,
     /// The expected final states and branch directions, [`LANES`] tests
     /// per group as the search states are grouped.
     expect: Vec<LaneMachine>,
@@ -102,8 +101,8 @@ struct Search<'a> {
     /// `finals` that read register n (index 32: the flags).
     readers: Vec<Vec<usize>>,
     /// `last_candidates` and `inner_candidates` by the prefix's written set.
-    last_lists: HashMap<u64, Rc<[usize]>, BuildHasherDefault<Prehashed>>,
-    inner_lists: HashMap<u64, Rc<[usize]>, BuildHasherDefault<Prehashed>>,
+    last_lists: FxHashMap<u64, Rc<[usize]>>,
+    inner_lists: FxHashMap<u64, Rc<[usize]>>,
     /// Registers some data entry writes: the only ones in which two
     /// prefixes' states can differ, so the only ones fingerprinted.
     written: Vec<usize>,
@@ -145,24 +144,6 @@ impl Ahead {
     }
 }
 
-/// A hasher for keys that are already well-mixed hashes (fingerprints).
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
 /// The tests in groups of [`LANES`] (the last group padded).
 fn grouped(ms: &[Machine]) -> Vec<LaneMachine> {
     ms.chunks(LANES).map(gather).collect()
@@ -176,6 +157,7 @@ fn taken_masks(taken: &[bool]) -> Vec<Mask> {
 /// Search sequences of up to `lim.max_len` instructions (the branch, when
 /// the window ends with one, counts).
 pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> Found {
+    let quick = quick_test(p);
     let mut s = Search {
         p,
         data,
@@ -186,7 +168,7 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         dom: Lanes {
             mem: p.memory.clone(),
         },
-        first: Concrete {
+        quick_dom: Concrete {
             mem: p.memory.clone(),
         },
         expect: grouped(&p.expect),
@@ -194,8 +176,8 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
         single_output: p.outputs.count_ones() + p.flags_out as u32 + p.branch as u32 == 1,
         finals: Vec::new(),
         readers: vec![Vec::new(); 33],
-        last_lists: HashMap::default(),
-        inner_lists: HashMap::default(),
+        last_lists: FxHashMap::default(),
+        inner_lists: FxHashMap::default(),
         written: {
             // One pass over the pool (it can hold 100k+ entries, and a
             // search runs once per length and counterexample round).
@@ -205,8 +187,8 @@ pub fn search(p: &Problem, data: &[Entry], branches: &[Entry], lim: Limits) -> F
             (0..31).filter(|r| mask >> r & 1 == 1).collect()
         },
         columns: [0; 33],
-        quick: quick_test(p),
-        first_state: p.tests[quick_test(p)].clone(),
+        quick,
+        quick_state: p.tests[quick].clone(),
     };
     s.index_finals();
     let mut machines = grouped(&p.tests);
@@ -376,11 +358,11 @@ impl Search<'_> {
                 let e = &self.data[i];
                 let old = self.install(ms, e, a);
                 let def = defined | e.writes.map_or(0, |r| 1 << r);
-                let old_first = self.sync_first(ms, e);
+                let old_quick = self.sync_quick(ms, e);
                 seq.push(i);
                 self.level(ms, def, flags || e.sets_flags, seq, left - 1, child);
                 seq.pop();
-                self.unsync_first(e, old_first);
+                self.unsync_quick(e, old_quick);
                 self.restore_columns(e, old);
                 restore(ms, e, &parent);
             }
@@ -507,7 +489,7 @@ impl Search<'_> {
                 return;
             }
             self.out.evaluated += 1;
-            if self.first_test(e, false) && self.all_tests(ms, e, false) {
+            if self.quick_check(e, false) && self.all_tests(ms, e, false) {
                 let mut s = seq.to_vec();
                 s.push(i);
                 self.out.sequences.push((s, None));
@@ -524,8 +506,7 @@ impl Search<'_> {
     /// the list each time (collect, sort, dedup) took two thirds of the
     /// search.
     fn last_candidates(&mut self, fresh: u64, defined: u32, flags: bool) -> Rc<[usize]> {
-        // `mix` is a bijection: distinct sets keep distinct keys.
-        if let Some(l) = self.last_lists.get(&mix(fresh)) {
+        if let Some(l) = self.last_lists.get(&fresh) {
             return l.clone();
         }
         let mut list: Vec<usize> = if self.single_output && fresh != 0 {
@@ -540,20 +521,20 @@ impl Search<'_> {
         list.dedup();
         list.retain(|&i| Self::usable(&self.data[i], defined, flags));
         let list: Rc<[usize]> = list.into();
-        self.last_lists.insert(mix(fresh), list.clone());
+        self.last_lists.insert(fresh, list.clone());
         list
     }
 
     /// Entries that can follow a prefix that wrote `fresh`, in pool order:
     /// those reading only what is defined then (decided by `fresh`).
     fn inner_candidates(&mut self, fresh: u64, defined: u32, flags: bool) -> Rc<[usize]> {
-        if let Some(l) = self.inner_lists.get(&mix(fresh)) {
+        if let Some(l) = self.inner_lists.get(&fresh) {
             return l.clone();
         }
         let list: Rc<[usize]> = (0..self.data.len())
             .filter(|&i| Self::usable(&self.data[i], defined, flags))
             .collect();
-        self.inner_lists.insert(mix(fresh), list.clone());
+        self.inner_lists.insert(fresh, list.clone());
         list
     }
 
@@ -574,7 +555,7 @@ impl Search<'_> {
                 continue;
             }
             self.out.evaluated += 1;
-            if self.first_test(e, true) && self.all_tests(ms, e, true) {
+            if self.quick_check(e, true) && self.all_tests(ms, e, true) {
                 self.out.sequences.push((seq.to_vec(), Some(i)));
             }
         }
@@ -583,11 +564,11 @@ impl Search<'_> {
     /// Does `e` after the quick test's state give its expected outputs?
     /// Most last candidates fail here, at the cost of one instruction on
     /// one test, before [`Self::all_tests`] runs them on all.
-    fn first_test(&mut self, e: &Entry, branch: bool) -> bool {
-        let m = &mut self.first_state;
+    fn quick_check(&mut self, e: &Entry, branch: bool) -> bool {
+        let m = &mut self.quick_state;
         let saved_x = written_reg(e).map(|r| m.x[r]);
         let saved_flags = m.flags.clone();
-        let ok = match step(&mut self.first, m, &e.inst) {
+        let ok = match step(&mut self.quick_dom, m, &e.inst) {
             Ok(taken) => {
                 let want = &self.p.expect[self.quick];
                 let mut outs = self.p.outputs;
@@ -608,11 +589,11 @@ impl Search<'_> {
         ok
     }
 
-    /// Copy what `e` changed in the first test's lane into `first_state`,
+    /// Copy what `e` changed in the quick test's lane into `quick_state`,
     /// returning the values it replaced.
-    fn sync_first(&mut self, ms: &[LaneMachine], e: &Entry) -> (Option<u64>, Flags<bool>) {
+    fn sync_quick(&mut self, ms: &[LaneMachine], e: &Entry) -> (Option<u64>, Flags<bool>) {
         let (g, k) = (self.quick / LANES, self.quick % LANES);
-        let m = &mut self.first_state;
+        let m = &mut self.quick_state;
         let old_flags = m.flags.clone();
         let f = &ms[g].flags;
         m.flags = Flags {
@@ -625,11 +606,11 @@ impl Search<'_> {
         (old_x, old_flags)
     }
 
-    fn unsync_first(&mut self, e: &Entry, old: (Option<u64>, Flags<bool>)) {
+    fn unsync_quick(&mut self, e: &Entry, old: (Option<u64>, Flags<bool>)) {
         if let (Some(r), Some(v)) = (written_reg(e), old.0) {
-            self.first_state.x[r] = v;
+            self.quick_state.x[r] = v;
         }
-        self.first_state.flags = old.1;
+        self.quick_state.flags = old.1;
     }
 
     /// Does `e` after the states `ms` give the expected outputs on every
