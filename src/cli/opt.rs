@@ -94,6 +94,10 @@ pub struct EngineArgs {
     /// cache directory. The shipped adapter proposes far less this way.
     #[arg(long)]
     pub no_merge: bool,
+    /// Propose the LLM's answers as they are, without their repairs by
+    /// search (one operand or one line changed, `src/propose/synth/repair.rs`).
+    #[arg(long)]
+    pub no_repair: bool,
     /// Do not read or write the on-disk result cache; the LLM's answers are
     /// cached only for this run, in a temporary directory.
     #[arg(long)]
@@ -211,28 +215,30 @@ impl Engine {
             ),
             _ => None,
         };
+        // One superoptimizer: proposer and repairer of the LLM's answers
+        // share its pools.
+        let synth = std::sync::Arc::new({
+            let mut s =
+                SynthProposer::new(std::time::Duration::from_millis(a.synth_budget), a.seed);
+            s.max_evals = (a.synth_evals > 0).then_some(a.synth_evals);
+            if let Some(c) = &cache {
+                s = s.with_database(c.clone());
+            }
+            s
+        });
         for p in &wanted {
             match p.as_str() {
                 "none" => {}
                 "rules" => proposers.push(Box::new(RuleProposer::builtin()?)),
-                "synth" => {
-                    let mut s = SynthProposer::new(
-                        std::time::Duration::from_millis(a.synth_budget),
-                        a.seed,
-                    );
-                    s.max_evals = (a.synth_evals > 0).then_some(a.synth_evals);
-                    if let Some(c) = &cache {
-                        s = s.with_database(c.clone());
-                    }
-                    proposers.push(Box::new(s));
-                }
+                "synth" => proposers.push(Box::new(synth.clone())),
                 "llm" => {
                     let llm_cache = cache.clone().unwrap_or_else(|| {
                         Cache::at(answers_dir.as_ref().expect("made above").path())
                     });
                     let made = LlmProposer::with_cache(llm_cfg.clone(), llm_cache);
                     match made {
-                        Ok(l) => proposers.push(Box::new(l)),
+                        Ok(l) if a.no_repair => proposers.push(Box::new(l)),
+                        Ok(l) => proposers.push(Box::new(l.with_repair(synth.clone()))),
                         // Asked for by name: an error. By default: go on
                         // without it, with a note when no model is installed
                         // (it is not available) and a warning when one was

@@ -7,6 +7,7 @@ use crate::dataset::eval::{answers_of, improvable_markdown, markdown, score, Ans
 use crate::dataset::{compile, examples_from, messages, BuildOptions, Example};
 use crate::propose::llm::{AdapterChoice, LlmConfig, LlmProposer, PromptStyle, Suggestion};
 use crate::propose::rules::RuleProposer;
+use crate::propose::synth::SynthProposer;
 use crate::propose::Window;
 use crate::report::write_atomic;
 use anyhow::{bail, Context, Result};
@@ -245,6 +246,11 @@ pub struct EvalArgs {
     /// there.
     #[arg(long, value_delimiter = ',', default_value = "base,direct,cot,coc")]
     pub rows: Vec<String>,
+    /// Also score each model row with its answers repaired by search (as
+    /// `opt` proposes them: a wrong answer's one-edit neighbourhood over
+    /// the superoptimizer's pool, `src/propose/synth/repair.rs`).
+    #[arg(long)]
+    pub repair: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -273,6 +279,40 @@ fn llm_answers(
         })
         .collect();
     Ok((answers, secs))
+}
+
+/// Each answer replaced by its first repair, where the search finds one
+/// (none when the answer is right on the test states), and the time taken.
+fn repaired_answers(
+    answers: &[Answer],
+    examples: &[&Example],
+    e: &EngineArgs,
+) -> (Vec<Answer>, f64) {
+    let synth = SynthProposer::new(std::time::Duration::from_millis(e.synth_budget), e.seed);
+    let t = std::time::Instant::now();
+    let out = answers
+        .par_iter()
+        .zip(examples)
+        .map(|(a, ex)| {
+            let fixed = match &a.rewrite {
+                Some(Some(insns)) => synth.repair(&ex.window(), insns).into_iter().next(),
+                _ => None,
+            };
+            match fixed {
+                Some(insns) => Answer {
+                    raw: insns.iter().map(|i| format!("{i}\n")).collect(),
+                    rewrite: Some(Some(insns)),
+                    error: None,
+                },
+                None => Answer {
+                    raw: a.raw.clone(),
+                    rewrite: a.rewrite.clone(),
+                    error: a.error.clone(),
+                },
+            }
+        })
+        .collect();
+    (out, t.elapsed().as_secs_f64())
 }
 
 pub fn run_eval(a: &EvalArgs) -> Result<Status> {
@@ -457,6 +497,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<Status> {
             }),
         };
         let (ans, secs) = llm_answers(p, &chosen, style)?;
+        let repaired = a.repair.then(|| repaired_answers(&ans, &chosen, &a.engine));
         rows.push(score(
             label,
             &chosen,
@@ -465,6 +506,16 @@ pub fn run_eval(a: &EvalArgs) -> Result<Status> {
             &engine.verifier,
             engine.cost.as_ref(),
         )?);
+        if let Some((ans, repair_secs)) = repaired {
+            rows.push(score(
+                &format!("{label}, repaired by search"),
+                &chosen,
+                &ans,
+                secs + repair_secs,
+                &engine.verifier,
+                engine.cost.as_ref(),
+            )?);
+        }
     }
     finish_table(a, &engine, &chosen, rows)
 }

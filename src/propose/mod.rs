@@ -125,6 +125,23 @@ pub trait Proposer: Send + Sync {
     }
 }
 
+/// A proposer shared with another that uses it (synth, which also repairs
+/// the LLM's answers).
+impl<T: Proposer + ?Sized> Proposer for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn propose(&self, windows: &[Window]) -> anyhow::Result<Vec<Vec<Candidate>>> {
+        (**self).propose(windows)
+    }
+    fn fingerprint(&self) -> String {
+        (**self).fingerprint()
+    }
+    fn asked_after_others(&self) -> bool {
+        (**self).asked_after_others()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

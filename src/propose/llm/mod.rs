@@ -30,6 +30,7 @@ use crate::propose::{Candidate, Proposer, Window};
 use crate::semantics::{effects, Flow};
 use anyhow::Result;
 use engine::{Engine, EngineSettings, GenJob, RawAnswer};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -200,6 +201,8 @@ pub struct LlmProposer {
     /// How the adapter is applied: `merge::MERGE_VERSION`, or `run-time`.
     adapter_mode: &'static str,
     stats: Mutex<LlmStats>,
+    /// The search that repairs wrong answers ([`Self::with_repair`]).
+    repair: Option<std::sync::Arc<crate::propose::synth::SynthProposer>>,
 }
 
 impl LlmProposer {
@@ -271,7 +274,20 @@ impl LlmProposer {
             adapter_sha256: adapter.map(|a| a.sha256),
             adapter_mode,
             stats: Mutex::new(LlmStats::default()),
+            repair: None,
         })
+    }
+
+    /// Propose, beside each answer, its repairs by search
+    /// ([`crate::propose::synth::repair`]): on held-out windows with a known
+    /// improvement, most wrong answers are one operand or one line away
+    /// from a right one (docs/eval.md).
+    pub fn with_repair(
+        mut self,
+        synth: std::sync::Arc<crate::propose::synth::SynthProposer>,
+    ) -> Self {
+        self.repair = Some(synth);
+        self
     }
 
     pub fn config(&self) -> &LlmConfig {
@@ -421,6 +437,30 @@ pub fn without_branch(w: &Window) -> (Window, Option<Insn>) {
     }
 }
 
+impl LlmProposer {
+    /// Each answer, then its repairs (proposer `llm+repair`), if repairing.
+    fn with_repairs(&self, w: &Window, answers: Vec<Candidate>) -> Vec<Candidate> {
+        let Some(synth) = &self.repair else {
+            return answers;
+        };
+        let mut out = Vec::new();
+        for c in answers {
+            let fixed = synth.repair(w, &c.insns);
+            out.push(c.clone());
+            for insns in fixed {
+                if !out.iter().any(|o: &Candidate| o.insns == insns) {
+                    out.push(Candidate {
+                        insns,
+                        proposer: "llm+repair".into(),
+                        trace: c.trace.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Distinct rewrites that differ from the window; "no change" and unparsable
 /// answers give none.
 fn candidates_from(w: &Window, gens: Vec<Generation>) -> Vec<Candidate> {
@@ -525,7 +565,14 @@ impl Proposer for LlmProposer {
             self.cfg.temperature.to_bits(),
             self.cfg.seed,
             self.cfg.max_tokens
-        )
+        ) + &match &self.repair {
+            Some(s) => format!(
+                ":repair{}:{}",
+                crate::propose::synth::repair::REPAIR_EVALS,
+                s.seed
+            ),
+            None => String::new(),
+        }
     }
 
     /// Candidates for each window; a model that fails (to load, to decode)
@@ -546,10 +593,15 @@ impl Proposer for LlmProposer {
             }
         }
         let gens = self.generate(&asks, self.cfg.prompt)?;
+        let answers: Vec<Vec<Candidate>> = asks
+            .par_iter()
+            .zip(gens)
+            .map(|(ask, g)| self.with_repairs(ask, candidates_from(ask, g)))
+            .collect();
         let mut out: Vec<Vec<Candidate>> = vec![Vec::new(); windows.len()];
-        for ((ask, g), (wi, range)) in asks.iter().zip(gens).zip(owners) {
+        for (cands, (wi, range)) in answers.into_iter().zip(owners) {
             let w = &windows[wi];
-            for c in candidates_from(ask, g) {
+            for c in cands {
                 // The branch, if any, is after every piece: it comes back here.
                 let mut insns = w.insns[..range.start].to_vec();
                 insns.extend(c.insns);

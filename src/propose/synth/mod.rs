@@ -12,6 +12,7 @@ pub mod export;
 pub mod pool;
 mod problem;
 pub mod render;
+pub mod repair;
 pub mod search;
 mod seen;
 

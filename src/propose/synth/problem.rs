@@ -57,6 +57,18 @@ pub fn sub_windows(w: &Window, max: usize) -> Vec<SubWindow> {
     out
 }
 
+/// The sub-window of `w` over `range`, if it is one worth searching (see
+/// [`sub_windows`]).
+pub fn sub_window(w: &Window, range: std::ops::Range<usize>) -> Option<SubWindow> {
+    if range.is_empty() || range.end > w.insns.len() {
+        return None;
+    }
+    let live_after = live_after_each(&w.insns.iter().map(effects).collect::<Vec<_>>(), w.live_out);
+    let insts: Vec<Option<Inst>> = w.insns.iter().map(|i| Inst::decode(i).ok()).collect();
+    let live = live_after[range.end - 1];
+    SubWindow::new(w, &insts, range, live)
+}
+
 /// Stores stay out of searched sub-windows (they must stay in place and
 /// in order); loads are searched, the candidate loading from the same
 /// memory on the same test states.
@@ -336,17 +348,26 @@ impl SubWindow {
         let mut dom = Concrete {
             mem: p.memory.clone(),
         };
-        (0..p.tests.len()).find(|&k| {
-            let mut m = p.tests[k].clone();
-            let Ok(ending) = concrete::run(seq, &mut m, &mut dom) else {
-                return true;
-            };
-            let want = &p.expect[k];
-            let regs_ok = (0..31).all(|r| p.outputs >> r & 1 == 0 || m.x[r] == want.x[r]);
-            let flags_ok = !p.flags_out || m.flags == want.flags;
-            let branch_ok = !p.branch || (ending == Ending::Branched) == p.expect_taken[k];
-            !(regs_ok && flags_ok && branch_ok)
-        })
+        (0..p.tests.len()).find(|&k| fails_on(p, &mut dom, k, seq))
+    }
+
+    /// `insns` (real registers, e.g. a model's answer for this sub-window)
+    /// in this sub-window's canonical registers; `None` when one does not
+    /// decode or names a register the sub-window does not use.
+    pub fn canonical(&self, insns: &[Insn]) -> Option<Vec<Inst>> {
+        let to_canon = rename_map(&self.real, true);
+        insns
+            .iter()
+            .map(|i| {
+                let inst = Inst::decode(i).ok()?;
+                let mut known = true;
+                let renamed = rename_with(&inst, &mut |r| {
+                    known &= r >= 31 || self.real.contains(&r);
+                    to_canon[r as usize]
+                });
+                known.then_some(renamed)
+            })
+            .collect()
     }
 
     /// The real instructions for a canonical sequence, if it is shorter
@@ -364,6 +385,20 @@ impl SubWindow {
         let better = insns.len() < self.range.len() || latency < self.latency;
         better.then_some(insns)
     }
+}
+
+/// Whether `seq` differs from the original on test `k` of `p` (`dom` holds
+/// `p`'s memory: searched sequences only load).
+pub fn fails_on(p: &Problem, dom: &mut Concrete, k: usize, seq: &[Inst]) -> bool {
+    let mut m = p.tests[k].clone();
+    let Ok(ending) = concrete::run(seq, &mut m, dom) else {
+        return true;
+    };
+    let want = &p.expect[k];
+    let regs_ok = (0..31).all(|r| p.outputs >> r & 1 == 0 || m.x[r] == want.x[r]);
+    let flags_ok = !p.flags_out || m.flags == want.flags;
+    let branch_ok = !p.branch || (ending == Ending::Branched) == p.expect_taken[k];
+    !(regs_ok && flags_ok && branch_ok)
 }
 
 /// One test state: each register independently zero, small, a boundary

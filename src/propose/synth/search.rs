@@ -645,7 +645,7 @@ impl Search<'_> {
 /// inputs look the most random (bits furthest from all-zero or all-one).
 /// The first test has every register zero, where many wrong sequences
 /// agree with the original (over half the last candidates passed it).
-fn quick_test(p: &Problem) -> usize {
+pub(super) fn quick_test(p: &Problem) -> usize {
     let spread = |m: &Machine| -> u32 {
         (0..31)
             .filter(|r| p.defined >> r & 1 == 1)
