@@ -68,3 +68,59 @@ fn answers_are_scored_and_dumped_with_their_outcome() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("| fine-tuned, direct | 4 |"), "{table}");
 }
+
+#[test]
+fn repair_puts_a_field_right_and_scores_both_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = serde_json::json!({
+        "program": "t", "split": "test", "subset": "general", "origin": "synth",
+        "window": ["lsl x8, x8, #28", "asr x8, x8, #46", "sxtw x0, w8"],
+        "live_out": "x0,x8,sp",
+        "target": ["sbfx x8, x8, #18, #18", "sxtw x0, w8"],
+        "trace": "", "cycles_before": 3.0, "cycles_after": 2.0,
+    });
+    std::fs::write(dir.path().join("examples.jsonl"), format!("{example}\n")).unwrap();
+    // One bit-field field off, as the fine-tuned model answered it.
+    let answer = serde_json::json!({"row": "ft-direct", "prompt_id": "0",
+        "completion": "rewrite:\nsbfx x8, x8, #21, #18\nsxtw x0, w8\n", "seconds": 0.1});
+    std::fs::write(dir.path().join("answers.jsonl"), format!("{answer}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_peephole"))
+        .current_dir(dir.path())
+        .args([
+            "eval",
+            "--examples",
+            "examples.jsonl",
+            "--answers",
+            "answers.jsonl",
+            "--dump",
+            "dump.jsonl",
+            "--tests",
+            "200",
+            "--repair",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = std::fs::read_to_string(dir.path().join("dump.jsonl")).unwrap();
+    let outcome = |row: &str| -> String {
+        dump.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["row"] == row)
+            .map(|v| v["outcome"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        outcome("fine-tuned, direct"),
+        "wrong register or value",
+        "{dump}"
+    );
+    assert_eq!(
+        outcome("fine-tuned, direct, repaired by search"),
+        "improved",
+        "{dump}"
+    );
+}

@@ -35,6 +35,7 @@ fn model_available() -> bool {
 fn config() -> LlmConfig {
     LlmConfig {
         adapter: AdapterChoice::None,
+        prompt: PromptStyle::ChainOfCode,
         max_tokens: 96,
         ..LlmConfig::default()
     }

@@ -66,8 +66,9 @@ pub struct EngineArgs {
     /// LoRA adapter: a path, `none` (base model alone) or `default` (models/peephole-lora.gguf if shipped).
     #[arg(long, default_value = "default")]
     pub adapter: String,
-    /// Prompt style of the LLM: chain-of-code, direct or chain-of-thought.
-    #[arg(long, default_value = "chain-of-code")]
+    /// Prompt style of the LLM: direct, chain-of-code or chain-of-thought
+    /// (direct: the best measured, docs/eval.md).
+    #[arg(long, default_value = "direct")]
     pub prompt: PromptStyle,
     /// LLM answers per window (with --temperature > 0).
     #[arg(short = 'k', long = "samples", default_value_t = 1)]

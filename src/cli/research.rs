@@ -281,6 +281,37 @@ fn llm_answers(
     Ok((answers, secs))
 }
 
+/// A model row, and with `--repair` the same answers repaired by search.
+fn model_rows(
+    a: &EvalArgs,
+    engine: &Engine,
+    label: &str,
+    examples: &[&Example],
+    answers: &[Answer],
+    seconds: f64,
+) -> Result<Vec<Row>> {
+    let row = |label: &str, answers: &[Answer], seconds: f64| {
+        score(
+            label,
+            examples,
+            answers,
+            seconds,
+            &engine.verifier,
+            engine.cost.as_ref(),
+        )
+    };
+    let mut rows = vec![row(label, answers, seconds)?];
+    if a.repair {
+        let (fixed, repair_seconds) = repaired_answers(answers, examples, &a.engine);
+        rows.push(row(
+            &format!("{label}, repaired by search"),
+            &fixed,
+            seconds + repair_seconds,
+        )?);
+    }
+    Ok(rows)
+}
+
 /// Each answer replaced by its first repair, where the search finds one
 /// (none when the answer is right on the test states), and the time taken.
 fn repaired_answers(
@@ -407,14 +438,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<Status> {
                 })
                 .collect();
             if !scored.is_empty() {
-                rows.push(score(
-                    label,
-                    &scored,
-                    &answers,
-                    seconds,
-                    &engine.verifier,
-                    engine.cost.as_ref(),
-                )?);
+                rows.extend(model_rows(a, &engine, label, &scored, &answers, seconds)?);
             }
         }
         return finish_table(a, &engine, &chosen, rows);
@@ -497,25 +521,7 @@ pub fn run_eval(a: &EvalArgs) -> Result<Status> {
             }),
         };
         let (ans, secs) = llm_answers(p, &chosen, style)?;
-        let repaired = a.repair.then(|| repaired_answers(&ans, &chosen, &a.engine));
-        rows.push(score(
-            label,
-            &chosen,
-            &ans,
-            secs,
-            &engine.verifier,
-            engine.cost.as_ref(),
-        )?);
-        if let Some((ans, repair_secs)) = repaired {
-            rows.push(score(
-                &format!("{label}, repaired by search"),
-                &chosen,
-                &ans,
-                secs + repair_secs,
-                &engine.verifier,
-                engine.cost.as_ref(),
-            )?);
-        }
+        rows.extend(model_rows(a, &engine, label, &chosen, &ans, secs)?);
     }
     finish_table(a, &engine, &chosen, rows)
 }

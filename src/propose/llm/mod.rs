@@ -90,7 +90,9 @@ impl Default for LlmConfig {
         LlmConfig {
             model: None,
             adapter: AdapterChoice::Default,
-            prompt: PromptStyle::ChainOfCode,
+            // The style with the best measured result (docs/eval.md):
+            // direct, ahead of chain-of-code for every adapter trained.
+            prompt: PromptStyle::Direct,
             samples: 1,
             temperature: 0.0,
             threads: None,
