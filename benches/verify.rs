@@ -65,7 +65,7 @@ fn main() {
         let (mut asm_ms, mut total_ms, mut rate) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..reps {
             let t = Instant::now();
-            assemble_batch(&pairs, 1).unwrap();
+            assemble_batch(&pairs).unwrap();
             let a = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let verdicts = pool.install(|| verifier.check_many(&jobs)).unwrap();

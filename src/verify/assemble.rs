@@ -18,9 +18,17 @@ use std::process::Command;
 /// Where the linked code and its data areas start.
 pub const CODE_BASE: u64 = 0x0010_0000;
 /// Size of the region mapped for code; batches are cut to fit.
-pub const CODE_SIZE: u64 = 0x0100_0000;
-/// Bytes of data behind each non-exit symbol.
-const SYMBOL_DATA: usize = 64;
+pub const CODE_SIZE: u64 = 0x0800_0000;
+/// Bytes of data behind each non-exit symbol. A global reached through
+/// `adrp` is read at offsets up to a few KiB (an anchor over several
+/// globals: `adrp x3, .LANCHOR0; ...; ldr w0, [x3, 2048]`). The bytes are
+/// written afresh for every test state ([`super::state::symbol_data`]):
+/// with one fixed content (64 random bytes per symbol, zeros past them) a
+/// load from a global returned the same value on every state, and an LLM
+/// rewrite that replaced `ldr w0, [x3, 2048]; add w0, w0, 1; str ...;
+/// mov w0, 1` by the same without the `mov` passed 300 tests (the load
+/// read zero) and changed a program's output.
+pub const SYMBOL_DATA: usize = 4096;
 
 /// The machine code of one side of a job.
 #[derive(Clone, Debug)]
@@ -37,6 +45,8 @@ pub struct AssembledJob {
     pub candidate: Block,
     /// Branch-target exits by address, with their names as written.
     pub exits: Vec<(u64, String)>,
+    /// Start of each data symbol's [`SYMBOL_DATA`] bytes.
+    pub data: Vec<u64>,
 }
 
 /// A linked batch: memory image plus per-job addresses.
@@ -180,12 +190,7 @@ fn mangle_insn(insn: &Insn, job: usize, syms: &mut Symbols) -> Result<String, St
 }
 
 /// Source text of one job; `Err` if a symbol cannot be sandboxed.
-fn job_source(
-    job: usize,
-    original: &[Insn],
-    candidate: &[Insn],
-    seed: u64,
-) -> Result<String, String> {
+fn job_source(job: usize, original: &[Insn], candidate: &[Insn]) -> Result<String, String> {
     let mut syms = Symbols::default();
     let orig: Vec<String> = original
         .iter()
@@ -220,18 +225,15 @@ fn job_source(
             );
         }
     }
-    let mut rng = super::state::SplitMix64::new(seed ^ (job as u64).wrapping_mul(0x9e37_79b9));
-    for (name, is_exit) in &syms.names {
-        if !*is_exit {
-            let m = symbol_name(job, name);
-            // Global: ld fills GOT slots of local symbols wrongly in this
-            // static, headerless (-N) link.
-            let _ = write!(s, "\t.p2align 4\n\t.globl {m}\n{m}:\n\t.quad ");
-            let words: Vec<String> = (0..SYMBOL_DATA / 8)
-                .map(|_| format!("{:#x}", rng.next_u64()))
-                .collect();
-            let _ = writeln!(s, "{}", words.join(", "));
-        }
+    for (k, (name, _)) in syms.names.iter().filter(|(_, exit)| !**exit).enumerate() {
+        let m = symbol_name(job, name);
+        // Global: ld fills GOT slots of local symbols wrongly in this
+        // static, headerless (-N) link. The contents are written per test
+        // state when the block runs.
+        let _ = writeln!(
+            s,
+            "\t.p2align 4\n\t.globl {m}\n{m}:\n__pj{job}__d{k}:\n\t.skip {SYMBOL_DATA}"
+        );
     }
     Ok(s)
 }
@@ -239,11 +241,11 @@ fn job_source(
 /// Assemble and link `jobs` (original, candidate) in one run of each tool.
 /// A job whose text does not assemble gets `Err(reason)` and the rest are
 /// assembled again without it; only tool failures are `Err` overall.
-pub fn assemble_batch(jobs: &[(&[Insn], &[Insn])], seed: u64) -> Result<Image> {
+pub fn assemble_batch(jobs: &[(&[Insn], &[Insn])]) -> Result<Image> {
     let mut results: Vec<Option<Result<AssembledJob, String>>> = vec![None; jobs.len()];
     let mut sources: Vec<Option<String>> = Vec::with_capacity(jobs.len());
     for (k, (o, c)) in jobs.iter().enumerate() {
-        match job_source(k, o, c, seed) {
+        match job_source(k, o, c) {
             Ok(s) => sources.push(Some(s)),
             Err(e) => {
                 results[k] = Some(Err(e));
@@ -311,7 +313,7 @@ pub fn assemble_batch(jobs: &[(&[Insn], &[Insn])], seed: u64) -> Result<Image> {
             // linking each job alone.
             let mut removed = false;
             for k in live {
-                let one = assemble_batch(&[jobs[k]], seed)?;
+                let one = assemble_batch(&[jobs[k]])?;
                 if let Some(Err(e)) = one.jobs.into_iter().next() {
                     results[k] = Some(Err(e));
                     sources[k] = None;
@@ -436,10 +438,21 @@ fn read_image(
                     .map(|n| (a, n.to_string()))
             })
             .collect();
+        let data_prefix = format!("__pj{k}__d");
+        let mut data: Vec<u64> = syms
+            .iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(data_prefix.as_str())
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|(_, &a)| a)
+            .collect();
+        data.sort_unstable();
         *r = Some(Ok(AssembledJob {
             original: Block { start: o, end: oe },
             candidate: Block { start: c, end: ce },
             exits,
+            data,
         }));
     }
     finish(segments, results)

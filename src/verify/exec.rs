@@ -17,7 +17,7 @@
 //! in blocks ([`super::support`]), so an exception whose PC is one of the
 //! job's exit pads can only be that pad.
 
-use super::assemble::{Image, CODE_BASE, CODE_SIZE};
+use super::assemble::{Image, CODE_BASE, CODE_SIZE, SYMBOL_DATA};
 use super::state::{MachineState, DATA_BASE, DATA_SIZE};
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -68,6 +68,8 @@ pub struct Entry<'a> {
     pub start: u64,
     pub end: u64,
     pub exits: &'a [(u64, String)],
+    /// The job's data symbols (see [`super::assemble::SYMBOL_DATA`]).
+    pub data: &'a [u64],
 }
 
 type Uc = Unicorn<'static, Vec<(u64, usize)>>;
@@ -200,6 +202,11 @@ impl Engine {
     /// Run the block at `entry` on `state`, then put memory back as it was.
     pub fn run(&mut self, entry: &Entry, state: &MachineState, with_v: bool) -> Outcome {
         self.write_regs(state, with_v);
+        for &at in entry.data {
+            let _ = self
+                .uc
+                .mem_write(at, &super::state::symbol_data(state, at, SYMBOL_DATA));
+        }
         self.uc.get_data_mut().clear();
         // No `until`, count or timeout: the block stops at an exit pad's
         // `brk` (an exception) or faults.
@@ -223,6 +230,11 @@ impl Engine {
         };
         let (x, sp, nzcv, v) = self.read_regs(with_v);
         let writes = self.collect_writes();
+        // Back to the image's zeros, so that a load past a symbol's bytes
+        // (into another job's) reads the same whatever ran before.
+        for &at in entry.data {
+            let _ = self.uc.mem_write(at, &[0; SYMBOL_DATA]);
+        }
         Outcome {
             exit,
             x,

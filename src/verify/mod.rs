@@ -199,7 +199,7 @@ impl Verifier {
             // Text that does not assemble is a verdict per job; a tool that
             // does not run is this error.
             let image = Arc::new(
-                assemble::assemble_batch(&pairs, self.cfg.seed)
+                assemble::assemble_batch(&pairs)
                     .context("the validator could not assemble its test code")?,
             );
             let results: Vec<Verdict> = chunk
@@ -259,11 +259,13 @@ impl Verifier {
             start: asm.original.start,
             end: asm.original.end,
             exits: &asm.exits,
+            data: &asm.data,
         };
         let cand = exec::Entry {
             start: asm.candidate.start,
             end: asm.candidate.end,
             exits: &asm.exits,
+            data: &asm.data,
         };
         // States the solver found first: they refute a repeated mistake at
         // once. (Not counted below: they are extra.)
@@ -410,5 +412,45 @@ mod tests {
             let r = v.check(&b, &b, x0).unwrap();
             assert_eq!(r, Verdict::Equivalent { tests: cfg.tests }, "{b:?}");
         }
+    }
+
+    /// A global's bytes differ from state to state, also past its first
+    /// 64: with one fixed content (zeros at offset 2048) this LLM rewrite of
+    /// gcc -O1 `hashtable`, dropping the `mov w0, 1` after a counter's
+    /// increment, passed 300 tests and changed the program's output.
+    #[test]
+    fn values_loaded_from_globals_differ_between_states() {
+        let cfg = VerifyConfig {
+            tests: 300,
+            ..VerifyConfig::default()
+        };
+        let v = Verifier::new(cfg).unwrap();
+        let x0 = LocSet::parse_list("x0").unwrap();
+        let counter = [
+            "adrp x3, .LANCHOR0",
+            "add x3, x3, :lo12:.LANCHOR0",
+            "ldr w0, [x3, 2048]",
+            "add w0, w0, 1",
+            "str w0, [x3, 2048]",
+        ];
+        let orig = block(&[&counter[..], &["mov w0, 1"]].concat());
+        let r = v.check(&orig, &block(&counter), x0).unwrap();
+        assert!(matches!(r, Verdict::Counterexample { .. }), "{r:?}");
+        assert_eq!(
+            v.check(&orig, &orig, x0).unwrap(),
+            Verdict::Equivalent { tests: cfg.tests }
+        );
+        // A compare of a loaded global: `lt` and `le` differ only when it
+        // equals the constant, a boundary value some states hold.
+        let cmp = |cond: &str| {
+            block(&[
+                "adrp x1, g",
+                "ldr w1, [x1, :lo12:g]",
+                "cmp w1, #0",
+                &format!("cset w0, {cond}"),
+            ])
+        };
+        let r = v.check(&cmp("lt"), &cmp("le"), x0).unwrap();
+        assert!(matches!(r, Verdict::Counterexample { .. }), "{r:?}");
     }
 }

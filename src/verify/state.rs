@@ -388,21 +388,44 @@ fn data_pointer(rng: &mut SplitMix64, at: u64) -> u64 {
 /// loads see all three kinds.
 pub fn data_pattern(seed: u64) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed ^ 0x6d65_6d6f_7279);
-    let mut out = Vec::with_capacity(DATA_SIZE as usize);
-    while out.len() < DATA_SIZE as usize {
+    memory_words(&mut rng, DATA_BASE, DATA_SIZE as usize)
+}
+
+/// The bytes behind a data symbol at `at` (`len` of them) for one test
+/// state: drawn like the data region's pattern, but from the state itself,
+/// so that a value loaded from a global differs from state to state as a
+/// value loaded through a register does (the same for the original and the
+/// candidate, which run on the same state).
+pub fn symbol_data(state: &MachineState, at: u64, len: usize) -> Vec<u8> {
+    let seed = state
+        .x
+        .iter()
+        .chain([&state.sp, &state.nzcv])
+        .fold(at ^ 0x7379_6d62_6f6c, |h, &v| {
+            (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+        });
+    memory_words(&mut SplitMix64::new(seed), at, len)
+}
+
+/// `len` bytes of memory starting at `base`, a word at a time (see
+/// [`data_pattern`]).
+fn memory_words(rng: &mut SplitMix64, base: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 64);
+    while out.len() < len {
         let boundary = rng.chance(25);
         for _ in 0..8 {
-            let at = DATA_BASE + out.len() as u64;
+            let at = base + out.len() as u64;
             let w = if rng.below(POINTER_DEN) < POINTER_NUM {
-                data_pointer(&mut rng, at)
+                data_pointer(rng, at)
             } else if boundary {
-                boundary_values(&mut rng)
+                boundary_values(rng)
             } else {
                 rng.next_u64()
             };
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
+    out.truncate(len);
     out
 }
 
