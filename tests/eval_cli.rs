@@ -4,6 +4,34 @@
 
 use std::process::Command;
 
+/// `peephole eval` on `examples.jsonl` and `answers.jsonl` in `dir`, with
+/// `extra` arguments: its output, and the dump of every answer's outcome.
+fn eval_answers(dir: &std::path::Path, extra: &[&str]) -> (std::process::Output, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_peephole"))
+        .current_dir(dir)
+        .args([
+            "eval",
+            "--examples",
+            "examples.jsonl",
+            "--answers",
+            "answers.jsonl",
+            "--dump",
+            "dump.jsonl",
+            "--tests",
+            "200",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = std::fs::read_to_string(dir.join("dump.jsonl")).unwrap();
+    (out, dump)
+}
+
 #[test]
 fn answers_are_scored_and_dumped_with_their_outcome() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,27 +58,7 @@ fn answers_are_scored_and_dumped_with_their_outcome() {
     ]
     .concat();
     std::fs::write(dir.path().join("answers.jsonl"), answers).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_peephole"))
-        .current_dir(dir.path())
-        .args([
-            "eval",
-            "--examples",
-            "examples.jsonl",
-            "--answers",
-            "answers.jsonl",
-            "--dump",
-            "dump.jsonl",
-            "--tests",
-            "200",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dump = std::fs::read_to_string(dir.path().join("dump.jsonl")).unwrap();
+    let (out, dump) = eval_answers(dir.path(), &[]);
     let outcomes: Vec<String> = dump
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -84,28 +92,7 @@ fn repair_puts_a_field_right_and_scores_both_rows() {
     let answer = serde_json::json!({"row": "ft-direct", "prompt_id": "0",
         "completion": "rewrite:\nsbfx x8, x8, #21, #18\nsxtw x0, w8\n", "seconds": 0.1});
     std::fs::write(dir.path().join("answers.jsonl"), format!("{answer}\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_peephole"))
-        .current_dir(dir.path())
-        .args([
-            "eval",
-            "--examples",
-            "examples.jsonl",
-            "--answers",
-            "answers.jsonl",
-            "--dump",
-            "dump.jsonl",
-            "--tests",
-            "200",
-            "--repair",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dump = std::fs::read_to_string(dir.path().join("dump.jsonl")).unwrap();
+    let (_, dump) = eval_answers(dir.path(), &["--repair"]);
     let outcome = |row: &str| -> String {
         dump.lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
