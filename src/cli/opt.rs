@@ -75,7 +75,7 @@ pub struct EngineArgs {
     pub samples: u32,
     /// Seconds the LLM may take per run, asked only about windows the rules
     /// and synth did not improve (0: no limit). Default: twice what the rest
-    /// of the run took, at least 2 s. Once spent, the remaining windows are
+    /// of the run took, at least 2 s and at most 120 s. Once spent, the remaining windows are
     /// not asked, and the run says how many; a later run with the same
     /// budget repeats that from the cache, one with another budget asks.
     #[arg(long, value_name = "SECONDS", env = "PEEPHOLE_LLM_BUDGET")]

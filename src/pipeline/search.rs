@@ -55,20 +55,25 @@ pub enum SlowBudget {
     Seconds(f64),
     /// `factor` times what the search took before the slow proposers were
     /// first asked (the rules, synth and verification), but at least
-    /// `min_seconds`: the LLM's share of a run stays bounded however large
-    /// the file, and small files still get it.
+    /// `min_seconds` and at most `max_seconds`: the LLM's share of a run
+    /// stays bounded however large the file, small files still get it, and
+    /// a whole binary is not kept waiting for it.
     Relative {
         factor: f64,
         min_seconds: f64,
+        max_seconds: f64,
     },
 }
 
 impl SlowBudget {
     /// The default: the LLM at most twice the time of the rest (so a run
-    /// with it takes at most about 3 times one without), at least 2 s.
+    /// with it takes at most about 3 times one without), at least 2 s and
+    /// at most 2 minutes (a static binary's rules and synth take 3.5
+    /// minutes cold; twice that again for the LLM made the run 10).
     pub const DEFAULT: SlowBudget = SlowBudget::Relative {
         factor: 2.0,
         min_seconds: 2.0,
+        max_seconds: 120.0,
     };
 
     /// The deadline for slow proposers first asked `elapsed` into a search.
@@ -79,7 +84,8 @@ impl SlowBudget {
             SlowBudget::Relative {
                 factor,
                 min_seconds,
-            } => (factor * elapsed.as_secs_f64()).max(min_seconds),
+                max_seconds,
+            } => (factor * elapsed.as_secs_f64()).clamp(min_seconds, max_seconds),
         };
         Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(secs))
     }
@@ -688,6 +694,23 @@ mod tests {
     use super::*;
     use crate::cost::BuiltinModel;
     use crate::verify::VerifyConfig;
+
+    /// The default LLM budget is twice the rest of the run, between 2 s
+    /// and 2 minutes.
+    #[test]
+    fn the_default_slow_budget_is_relative_and_bounded() {
+        let left = |elapsed: u64| {
+            let d = SlowBudget::DEFAULT
+                .deadline(std::time::Duration::from_secs(elapsed))
+                .expect("a deadline");
+            d.saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64()
+        };
+        assert!((1.0..=2.0).contains(&left(0)));
+        assert!((19.0..=20.0).contains(&left(10)));
+        assert!((119.0..=120.0).contains(&left(3600)));
+        assert_eq!(SlowBudget::Unlimited.deadline(Default::default()), None);
+    }
 
     /// Proposes the same lines for every window.
     struct Fixed(&'static [&'static [&'static str]]);
