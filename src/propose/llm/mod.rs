@@ -292,6 +292,29 @@ impl LlmProposer {
         self
     }
 
+    /// Each answer, then its repairs (proposer `llm+repair`), if repairing.
+    fn with_repairs(&self, w: &Window, answers: Vec<Candidate>) -> Vec<Candidate> {
+        let Some(synth) = &self.repair else {
+            return answers;
+        };
+        let mut out: Vec<Candidate> = Vec::new();
+        for c in answers {
+            let fixed = synth.repair(w, &c.insns);
+            let trace = c.trace.clone();
+            out.push(c);
+            for insns in fixed {
+                if !out.iter().any(|o| o.insns == insns) {
+                    out.push(Candidate {
+                        insns,
+                        proposer: "llm+repair".into(),
+                        trace: trace.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     pub fn config(&self) -> &LlmConfig {
         &self.cfg
     }
@@ -436,30 +459,6 @@ pub fn without_branch(w: &Window) -> (Window, Option<Insn>) {
             )
         }
         _ => (w.clone(), None),
-    }
-}
-
-impl LlmProposer {
-    /// Each answer, then its repairs (proposer `llm+repair`), if repairing.
-    fn with_repairs(&self, w: &Window, answers: Vec<Candidate>) -> Vec<Candidate> {
-        let Some(synth) = &self.repair else {
-            return answers;
-        };
-        let mut out = Vec::new();
-        for c in answers {
-            let fixed = synth.repair(w, &c.insns);
-            out.push(c.clone());
-            for insns in fixed {
-                if !out.iter().any(|o: &Candidate| o.insns == insns) {
-                    out.push(Candidate {
-                        insns,
-                        proposer: "llm+repair".into(),
-                        trace: c.trace.clone(),
-                    });
-                }
-            }
-        }
-        out
     }
 }
 

@@ -39,34 +39,47 @@ pub struct SubWindow {
     pub live: LocSet,
 }
 
+/// What every sub-window of a window starts from: its instructions decoded
+/// and what is live after each, computed once per window.
+pub struct Decoded<'w> {
+    window: &'w Window,
+    insts: Vec<Option<Inst>>,
+    live_after: Vec<LocSet>,
+}
+
+impl<'w> Decoded<'w> {
+    pub fn of(window: &'w Window) -> Self {
+        let effects: Vec<_> = window.insns.iter().map(effects).collect();
+        Decoded {
+            window,
+            insts: window.insns.iter().map(|i| Inst::decode(i).ok()).collect(),
+            live_after: live_after_each(&effects, window.live_out),
+        }
+    }
+
+    /// The sub-window over `range`, if it is one worth searching (see
+    /// [`sub_windows`]).
+    pub fn sub_window(&self, range: std::ops::Range<usize>) -> Option<SubWindow> {
+        if range.is_empty() || range.end > self.insts.len() {
+            return None;
+        }
+        let live = self.live_after[range.end - 1];
+        SubWindow::new(self.window, &self.insts, range, live)
+    }
+}
+
 /// Sub-windows of `w` worth a search: longest first, each made only of
 /// instructions the interpreter executes, without memory accesses.
 pub fn sub_windows(w: &Window, max: usize) -> Vec<SubWindow> {
-    let live_after = live_after_each(&w.insns.iter().map(effects).collect::<Vec<_>>(), w.live_out);
-    let insts: Vec<Option<Inst>> = w.insns.iter().map(|i| Inst::decode(i).ok()).collect();
+    let decoded = Decoded::of(w);
     let n = w.insns.len();
     let mut out = Vec::new();
     for len in (1..=max.min(n)).rev() {
         for start in 0..=n - len {
-            let range = start..start + len;
-            if let Some(s) = SubWindow::new(w, &insts, range, live_after[start + len - 1]) {
-                out.push(s);
-            }
+            out.extend(decoded.sub_window(start..start + len));
         }
     }
     out
-}
-
-/// The sub-window of `w` over `range`, if it is one worth searching (see
-/// [`sub_windows`]).
-pub fn sub_window(w: &Window, range: std::ops::Range<usize>) -> Option<SubWindow> {
-    if range.is_empty() || range.end > w.insns.len() {
-        return None;
-    }
-    let live_after = live_after_each(&w.insns.iter().map(effects).collect::<Vec<_>>(), w.live_out);
-    let insts: Vec<Option<Inst>> = w.insns.iter().map(|i| Inst::decode(i).ok()).collect();
-    let live = live_after[range.end - 1];
-    SubWindow::new(w, &insts, range, live)
 }
 
 /// Stores stay out of searched sub-windows (they must stay in place and

@@ -16,6 +16,7 @@
 //! latency, and is then a candidate like any other, checked by the
 //! validator and costed before it is applied.
 
+use super::pool::Entry;
 use super::problem::{self, fails_on, SubWindow};
 use super::search::quick_test;
 use super::{SynthProposer, CONFIRM_STATES, SEARCH_STATES};
@@ -41,8 +42,9 @@ impl SynthProposer {
     pub fn repair(&self, w: &Window, answer: &[Insn]) -> Vec<Vec<Insn>> {
         let mut out: Vec<Vec<Insn>> = Vec::new();
         let mut evals_left = REPAIR_EVALS;
+        let decoded = problem::Decoded::of(w);
         for (range, sketch) in edit_regions(&w.insns, answer) {
-            let Some(sub) = problem::sub_window(w, range.clone()) else {
+            let Some(sub) = decoded.sub_window(range.clone()) else {
                 continue;
             };
             let Some(sketch) = sub.label.is_none().then(|| sub.canonical(sketch)).flatten() else {
@@ -93,9 +95,8 @@ impl SynthProposer {
         if check.passes(sketch) {
             return Vec::new(); // right as it is: nothing to repair
         }
-        let entries: Vec<Inst> = pool.iter().map(|e| e.inst).collect();
-        for seq in neighbours(sketch, &entries) {
-            if !check.consider(&seq) {
+        for edit in edits(sketch, &pool) {
+            if !check.consider(&edit.apply(sketch)) {
                 break;
             }
         }
@@ -143,38 +144,48 @@ impl Check<'_> {
     }
 }
 
-/// The one-edit neighbourhood of `sketch` over `entries`, likeliest edits
-/// first: a line dropped; a line with other operands (same operation); a
-/// line replaced by any entry; an entry inserted.
-fn neighbours<'a>(sketch: &'a [Inst], entries: &'a [Inst]) -> impl Iterator<Item = Vec<Inst>> + 'a {
-    let m = sketch.len();
-    let with = move |j: usize, e: Option<Inst>, insert: bool| -> Vec<Inst> {
+/// One edit of a sketch.
+#[derive(Clone, Copy)]
+enum Edit<'a> {
+    Drop(usize),
+    Replace(usize, &'a Inst),
+    Insert(usize, &'a Inst),
+}
+
+impl Edit<'_> {
+    fn apply(self, sketch: &[Inst]) -> Vec<Inst> {
         let mut s = sketch.to_vec();
-        match (e, insert) {
-            (Some(e), true) => s.insert(j, e),
-            (Some(e), false) => s[j] = e,
-            (None, _) => {
+        match self {
+            Edit::Drop(j) => {
                 s.remove(j);
             }
+            Edit::Replace(j, e) => s[j] = *e,
+            Edit::Insert(j, e) => s.insert(j, *e),
         }
         s
-    };
+    }
+}
+
+/// The one-edit neighbourhood of `sketch` over the pool, likeliest edits
+/// first: a line dropped; a line with other operands (same operation); a
+/// line replaced by any other entry; an entry inserted.
+fn edits<'a>(sketch: &'a [Inst], pool: &'a [Entry]) -> impl Iterator<Item = Edit<'a>> + 'a {
+    let m = sketch.len();
     let same_op = move |j: usize, e: &Inst| discriminant(&e.op) == discriminant(&sketch[j].op);
-    let dropped = (0..m).map(move |j| with(j, None, false));
-    let operands = (0..m).flat_map(move |j| {
-        entries
-            .iter()
-            .filter(move |e| same_op(j, e) && **e != sketch[j])
-            .map(move |e| with(j, Some(*e), false))
-    });
-    let replaced = (0..m).flat_map(move |j| {
-        entries
-            .iter()
-            .filter(move |e| !same_op(j, e))
-            .map(move |e| with(j, Some(*e), false))
-    });
-    let inserted = (0..=m).flat_map(move |j| entries.iter().map(move |e| with(j, Some(*e), true)));
-    dropped.chain(operands).chain(replaced).chain(inserted)
+    // Replacements of line j by the entries `keep` admits.
+    let replace = move |keep: fn(bool, bool) -> bool| {
+        (0..m).flat_map(move |j| {
+            pool.iter()
+                .map(|e| &e.inst)
+                .filter(move |e| keep(same_op(j, e), **e == sketch[j]))
+                .map(move |e| Edit::Replace(j, e))
+        })
+    };
+    let dropped = (0..m).map(Edit::Drop);
+    let operands = replace(|same, equal| same && !equal);
+    let others = replace(|same, _| !same);
+    let inserted = (0..=m).flat_map(move |j| pool.iter().map(move |e| Edit::Insert(j, &e.inst)));
+    dropped.chain(operands).chain(others).chain(inserted)
 }
 
 /// Where `answer` differs from `window`: the window's range between their
