@@ -410,7 +410,7 @@ fn run_elf(args: &OptArgs) -> Result<Status> {
     };
     let engine = Engine::new(&args.engine)?;
     let opts = Options {
-        allow_growth: false,
+        placement: crate::pipeline::search::Placement::InPlace,
         ..Options::default()
     };
     let keep =

@@ -6,7 +6,7 @@
 use super::Example;
 use crate::asm::Insn;
 use crate::cost::{Cost, CostModel};
-use crate::pipeline::search::{judge, Trial, Verify};
+use crate::pipeline::search::{judge, Placement, Trial, Verify};
 use crate::propose::{Proposer, Window};
 use crate::prove::{ProofConfig, Prover};
 use crate::semantics::effects;
@@ -199,6 +199,7 @@ pub fn score(
                 cycles: examples[*k].cycles_before,
                 instructions: windows[*k].insns.len(),
             },
+            placement: Placement::Free,
         })
         .collect();
     let tests_only = ProofConfig {

@@ -366,7 +366,7 @@ pub fn examples_from(
             },
             cost,
             max_rounds: 1,
-            allow_growth: true,
+            placement: crate::pipeline::search::Placement::Free,
         };
         let asks: Vec<Window> = batch.iter().map(|(w, _)| w.clone()).collect();
         let searched = search.run(&asks, &|_| {})?;

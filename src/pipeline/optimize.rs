@@ -2,7 +2,7 @@
 //! search ([`super::search`], through the result cache when there is one),
 //! patch the text and report.
 
-use super::search::{CachedSearch, OnTick, Search, Searched, SlowBudget};
+use super::search::{CachedSearch, OnTick, Placement, Search, Searched, SlowBudget};
 use super::windows::{windows, Site};
 use crate::asm::Source;
 use crate::cache::Cache;
@@ -25,9 +25,8 @@ pub struct Options {
     pub cache: Option<Cache>,
     /// Rounds of propose→verify per window (a bounded fixed point).
     pub max_rounds: usize,
-    /// Whether a rewrite may be longer than its window (not when patching a
-    /// binary in place).
-    pub allow_growth: bool,
+    /// Source text, or a binary patched in place.
+    pub placement: Placement,
     /// Result registers live at a `ret` that no annotation covers.
     pub abi: Abi,
     /// `--proof-timeout` and `--require-proof`.
@@ -41,7 +40,7 @@ impl Default for Options {
         Options {
             cache: None,
             max_rounds: 3,
-            allow_growth: true,
+            placement: Placement::Free,
             abi: Abi::default(),
             proof: ProofConfig::default(),
             slow_budget: SlowBudget::DEFAULT,
@@ -117,7 +116,7 @@ pub fn optimize(
         proof: opts.proof,
         cost,
         max_rounds: opts.max_rounds,
-        allow_growth: opts.allow_growth,
+        placement: opts.placement,
         slow_budget: opts.slow_budget,
     };
     let Searched {

@@ -38,11 +38,48 @@ pub struct Search<'a> {
     pub cost: &'a dyn CostModel,
     /// Rounds of propose→verify per window (a bounded fixed point).
     pub max_rounds: usize,
-    /// Whether a rewrite may be longer than its window (not when patching a
-    /// binary in place).
-    pub allow_growth: bool,
+    /// Where rewrites go: source text, or a binary patched in place.
+    pub placement: Placement,
     /// Time for the proposers asked after the others (the LLM).
     pub slow_budget: SlowBudget,
+}
+
+/// Where accepted rewrites go, which decides how long one may be and what
+/// it costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Source text: a rewrite replaces its window's lines, at any length.
+    #[default]
+    Free,
+    /// A binary patched in place: a rewrite fits in its window's words and
+    /// the words it frees become `nop`s (see [`crate::elf::patch`]). The core
+    /// still fetches and issues those, so a candidate is costed with its
+    /// padding: a shorter rewrite wins only by cycles, and deleting a `nop`
+    /// (alignment padding) wins nothing.
+    InPlace,
+}
+
+impl Placement {
+    /// `candidate` as the core will run it in place of `window`.
+    pub fn as_placed(self, window: &[Insn], candidate: &[Insn]) -> Vec<Insn> {
+        let mut placed = candidate.to_vec();
+        if self == Placement::InPlace {
+            let nop = Insn::parse_plain("nop").expect("`nop` parses");
+            placed.resize(window.len().max(candidate.len()), nop);
+        }
+        placed
+    }
+
+    /// Whether a rewrite of `window_len` instructions may have `len`.
+    fn fits(self, window_len: usize, len: usize) -> bool {
+        self == Placement::Free || len <= window_len
+    }
+
+    /// Whether any rewrite of `window` could win: in place, a window of
+    /// `nop`s alone already costs what its padded rewrite would.
+    fn could_improve(self, window: &[Insn]) -> bool {
+        self == Placement::Free || !window.iter().all(|i| i.mnemonic == "nop")
+    }
 }
 
 /// How long the slow proposers ([`Proposer::asked_after_others`]) may take
@@ -174,6 +211,8 @@ pub struct Trial<'a> {
     pub window: &'a Window,
     pub candidate: &'a [Insn],
     pub current: Cost,
+    /// How the candidate would be placed, which decides what it costs.
+    pub placement: Placement,
 }
 
 /// Which trials [`judge`] verifies.
@@ -232,7 +271,11 @@ pub fn judge(
     trials: &[Trial],
     which: Verify,
 ) -> Result<Vec<Judgement>> {
-    let blocks: Vec<&[Insn]> = trials.iter().map(|t| t.candidate).collect();
+    let placed: Vec<Vec<Insn>> = trials
+        .iter()
+        .map(|t| t.placement.as_placed(&t.window.insns, t.candidate))
+        .collect();
+    let blocks: Vec<&[Insn]> = placed.iter().map(Vec::as_slice).collect();
     let costs: Vec<Option<Cost>> = cost
         .cost_each(&blocks)
         .into_iter()
@@ -297,7 +340,7 @@ impl Search<'_> {
     /// knobs. The key of its cached results (see [`CachedSearch`]).
     pub fn fingerprint(&self) -> String {
         format!(
-            "peephole {}|{}|{}|{}|{}|rounds {} growth {}",
+            "peephole {}|{}|{}|{}|{}|rounds {} placement {:?}",
             env!("CARGO_PKG_VERSION"),
             self.proposers
                 .iter()
@@ -311,7 +354,7 @@ impl Search<'_> {
             self.cost.name(),
             self.proof.fingerprint(),
             self.max_rounds,
-            self.allow_growth
+            self.placement
         )
     }
 
@@ -332,7 +375,7 @@ impl Search<'_> {
                 current: w.insns.clone(),
                 current_cost: c.unwrap_or(Cost::ZERO),
                 best: None,
-                active: c.is_some(),
+                active: c.is_some() && self.placement.could_improve(&w.insns),
                 unasked: false,
             })
             .collect();
@@ -469,15 +512,11 @@ impl Search<'_> {
         }
         for (k, list) in cands.iter_mut().enumerate() {
             let cur = text_of(&asks[k].insns);
-            let max_len = if self.allow_growth {
-                usize::MAX
-            } else {
-                windows[which[k]].insns.len()
-            };
+            let window_len = windows[which[k]].insns.len();
             let mut seen = HashSet::new();
             list.retain(|c| {
                 let t = text_of(&c.insns);
-                c.insns.len() <= max_len && t != cur && seen.insert(t)
+                self.placement.fits(window_len, c.insns.len()) && t != cur && seen.insert(t)
             });
         }
         // Cost them all at once; verify those that would be faster against
@@ -493,6 +532,7 @@ impl Search<'_> {
                 window: &windows[which[k]],
                 candidate: &c.insns,
                 current: state[which[k]].current_cost,
+                placement: self.placement,
             })
             .collect();
         let judged = judge(
@@ -780,6 +820,15 @@ mod tests {
         ws: &[Window],
         slow_budget: SlowBudget,
     ) -> Result<Searched> {
+        search_placed(proposers, ws, slow_budget, Placement::Free)
+    }
+
+    fn search_placed(
+        proposers: &[&dyn Proposer],
+        ws: &[Window],
+        slow_budget: SlowBudget,
+        placement: Placement,
+    ) -> Result<Searched> {
         let verifier = Verifier::new(VerifyConfig { tests: 50, seed: 1 })?;
         let cost = BuiltinModel::new("neoverse-n1", "test");
         Search {
@@ -789,7 +838,7 @@ mod tests {
             proof: ProofConfig::default(),
             cost: &cost,
             max_rounds: 3,
-            allow_growth: true,
+            placement,
             slow_budget,
         }
         .run(ws, &|_| {})
@@ -826,6 +875,37 @@ mod tests {
         assert!(slow.0.lock().unwrap().is_empty());
     }
 
+    /// In a binary patched in place, a deletion leaves a `nop` behind, so
+    /// deleting a `nop` gains nothing there (it does in source text), and a
+    /// window of `nop`s alone is not even asked about.
+    #[test]
+    fn in_place_a_candidate_is_costed_with_its_padding() {
+        if !crate::verify::assemble::assembler_available() {
+            return;
+        }
+        let w = Window::of(&["nop", "add x0, x0, #1"], "x0,sp");
+        let drop_nop = Fixed(&[&["add x0, x0, #1"]]);
+        let found = |placement| {
+            search_placed(
+                &[&drop_nop],
+                std::slice::from_ref(&w),
+                SlowBudget::Unlimited,
+                placement,
+            )
+            .unwrap()
+            .found[0]
+                .best
+                .is_some()
+        };
+        assert!(found(Placement::Free));
+        assert!(!found(Placement::InPlace));
+
+        let slow = Slow(Default::default());
+        let nops = Window::of(&["nop", "nop"], "x0,sp");
+        search_placed(&[&slow], &[nops], SlowBudget::Unlimited, Placement::InPlace).unwrap();
+        assert!(slow.0.lock().unwrap().is_empty());
+    }
+
     /// A window left unasked is remembered for runs with the same budget
     /// (a warm run does not spend it again) and asked by a run with more.
     #[test]
@@ -845,7 +925,7 @@ mod tests {
                 proof: ProofConfig::default(),
                 cost: &cost,
                 max_rounds: 1,
-                allow_growth: true,
+                placement: Placement::Free,
                 slow_budget,
             };
             CachedSearch::new(&search, &cache)
