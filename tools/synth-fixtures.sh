@@ -5,7 +5,8 @@
 # output), the optimized program linked and run under qemu-aarch64 against the
 # program's expected output. Prints a markdown table: rewrites (those of synth
 # and of the LLM, its repaired answers included), estimated cycles saved, and
-# whether every program still behaves identically.
+# whether every program still behaves identically. Each LLM rewrite is
+# printed to stderr (window before and after).
 #
 # Usage: tools/synth-fixtures.sh [CONFIG...]   (default: all eight sets)
 # Extra opt flags via PEEPHOLE_OPT_FLAGS (e.g. "--synth-budget 500"); other
@@ -40,9 +41,13 @@ for config in "${configs[@]}"; do
           -o "$out/$(basename "$f")" --report "$out/$(basename "$f").json" 2>/dev/null
         read -r n s l c < <(python3 -c "
 import json,sys; r=json.load(open(sys.argv[1]))
-w=r['rewrites']; print(len(w), sum(1 for x in w if x['proposer']=='synth'),
+w=r['rewrites']
+for x in w:
+    if x['proposer'].startswith('llm'):
+        print('LLM rewrite in', sys.argv[2], 'lines', x['lines'], ':', '; '.join(x['before']), '=>', '; '.join(x['after']), file=sys.stderr)
+print(len(w), sum(1 for x in w if x['proposer']=='synth'),
       sum(1 for x in w if x['proposer'].startswith('llm')),
-      sum(x['cycles_before']-x['cycles_after'] for x in w))" "$out/$(basename "$f").json")
+      sum(x['cycles_before']-x['cycles_after'] for x in w))" "$out/$(basename "$f").json" "$config/$name/$(basename "$f")")
         rewrites=$((rewrites + n)); synth=$((synth + s)); llm=$((llm + l)); saved=$(echo "$saved + $c" | bc)
       done
       total=$((total + 1))
