@@ -327,6 +327,21 @@ mod tests {
         assert!(f.contains(&"add x0, x1, #1".to_string()), "{f:?}");
     }
 
+    /// A copy comes out as `mov`, as a person would write it (the digit
+    /// loop of the gcc -Os `strings` fixture: `w0` is dead after it).
+    #[test]
+    fn a_copy_is_written_as_mov() {
+        let f = found(
+            &["mov w0, w2", "mov w2, w3", "cmp w0, #9", "b.hi .L20"],
+            "x2,x3",
+        );
+        assert!(
+            f.contains(&"cmp w2, #9; mov w2, w3; b.hi .L20".to_string()),
+            "{f:?}"
+        );
+        assert!(!f.iter().any(|c| c.contains("orr")), "{f:?}");
+    }
+
     #[test]
     fn shift_pair_becomes_a_bitfield_move() {
         let f = found(&["lsl x0, x1, #56", "asr x0, x0, #56"], "x0");

@@ -243,10 +243,17 @@ fn one_source(s: &Shape, sf: bool, rd: R, out: &mut Vec<Inst>) {
             op2,
         };
         if rn != ZR {
-            out.push(Inst {
-                op: logic(LogicKind::Orr, false, false, shifted(rn)),
-                sf,
-            });
+            // `mov rd, rn` is `orr rd, zr, rn` (not `orr rd, rn, rn`, which
+            // computes the same but reads oddly in a diff).
+            let mov = Op::Logic {
+                kind: LogicKind::Orr,
+                invert: false,
+                flags: false,
+                rd,
+                rn: ZR,
+                op2: shifted(rn),
+            };
+            out.push(Inst { op: mov, sf });
             let mvn = Op::Logic {
                 kind: LogicKind::Orr,
                 invert: true,
