@@ -25,7 +25,9 @@ use crate::verify::{Verdict, Verifier, VerifyJob};
 use anyhow::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 /// The parts and knobs of a search.
 pub struct Search<'a> {
@@ -46,10 +48,9 @@ pub struct Search<'a> {
 
 /// Where accepted rewrites go, which decides how long one may be and what
 /// it costs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// Source text: a rewrite replaces its window's lines, at any length.
-    #[default]
     Free,
     /// A binary patched in place: a rewrite fits in its window's words and
     /// the words it frees become `nop`s (see [`crate::elf::patch`]). The core
@@ -60,14 +61,19 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// `candidate` as the core will run it in place of `window`.
-    pub fn as_placed(self, window: &[Insn], candidate: &[Insn]) -> Vec<Insn> {
-        let mut placed = candidate.to_vec();
-        if self == Placement::InPlace {
-            let nop = Insn::parse_plain("nop").expect("`nop` parses");
-            placed.resize(window.len().max(candidate.len()), nop);
+    /// `candidate` as the core will run it in place of `window` (borrowed
+    /// as it is in source text: no copy per candidate there).
+    pub fn as_placed<'c>(self, window: &[Insn], candidate: &'c [Insn]) -> Cow<'c, [Insn]> {
+        static NOP: LazyLock<Insn> =
+            LazyLock::new(|| Insn::parse_plain("nop").expect("`nop` parses"));
+        match self {
+            Placement::InPlace if candidate.len() < window.len() => {
+                let mut placed = candidate.to_vec();
+                placed.resize(window.len(), NOP.clone());
+                Cow::Owned(placed)
+            }
+            _ => Cow::Borrowed(candidate),
         }
-        placed
     }
 
     /// Whether a rewrite of `window_len` instructions may have `len`.
@@ -271,11 +277,11 @@ pub fn judge(
     trials: &[Trial],
     which: Verify,
 ) -> Result<Vec<Judgement>> {
-    let placed: Vec<Vec<Insn>> = trials
+    let placed: Vec<Cow<[Insn]>> = trials
         .iter()
         .map(|t| t.placement.as_placed(&t.window.insns, t.candidate))
         .collect();
-    let blocks: Vec<&[Insn]> = placed.iter().map(Vec::as_slice).collect();
+    let blocks: Vec<&[Insn]> = placed.iter().map(|p| p.as_ref()).collect();
     let costs: Vec<Option<Cost>> = cost
         .cost_each(&blocks)
         .into_iter()
