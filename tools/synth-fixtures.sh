@@ -44,7 +44,7 @@ import json,sys; r=json.load(open(sys.argv[1]))
 w=r['rewrites']
 for x in w:
     if x['proposer'].startswith('llm'):
-        print('LLM rewrite in', sys.argv[2], 'lines', x['lines'], ':', '; '.join(x['before']), '=>', '; '.join(x['after']), file=sys.stderr)
+        print('LLM rewrite (' + x['proposer'] + ') in', sys.argv[2], 'lines', x['lines'], ':', '; '.join(x['before']), '=>', '; '.join(x['after']), file=sys.stderr)
 print(len(w), sum(1 for x in w if x['proposer']=='synth'),
       sum(1 for x in w if x['proposer'].startswith('llm')),
       sum(x['cycles_before']-x['cycles_after'] for x in w))" "$out/$(basename "$f").json" "$config/$name/$(basename "$f")")

@@ -312,8 +312,9 @@ fn model_rows(
     Ok(rows)
 }
 
-/// Each answer replaced by its first repair, where the search finds one
-/// (none when the answer is right on the test states), and the time taken.
+/// Each answer replaced by its first repair, or else the first rewrite the
+/// search finds around its change (as `opt` proposes them,
+/// [`SynthProposer::mend`]), and the time taken.
 fn repaired_answers(
     answers: &[Answer],
     examples: &[&Example],
@@ -326,7 +327,7 @@ fn repaired_answers(
         .zip(examples)
         .map(|(a, ex)| {
             let fixed = match &a.rewrite {
-                Some(Some(insns)) => synth.repair(&ex.window(), insns).into_iter().next(),
+                Some(Some(insns)) => synth.mend(&ex.window(), insns).0.into_iter().next(),
                 _ => None,
             };
             match fixed {

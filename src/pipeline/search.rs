@@ -415,11 +415,21 @@ impl Search<'_> {
             )?;
             // The slow proposers only where the others found nothing: a
             // window without a rewrite is still at its first round.
-            let unimproved: Vec<usize> = active
+            let mut unimproved: Vec<usize> = active
                 .iter()
                 .copied()
                 .filter(|&i| state[i].best.is_none())
                 .collect();
+            // Where a fast proposer's search ran out of budget first: a
+            // rewrite within its reach may be missed there, and the slow
+            // proposers' budget may not reach the end of the file.
+            unimproved.sort_by_key(|&i| {
+                let w = Window {
+                    insns: state[i].current.clone(),
+                    live_out: windows[i].live_out,
+                };
+                !first.iter().any(|p| p.left_open(&w))
+            });
             if !after.is_empty() && !unimproved.is_empty() && slow_deadline.is_none() {
                 slow_deadline = Some(self.slow_budget.deadline(started.elapsed()));
             }
@@ -868,6 +878,39 @@ mod tests {
         assert!(s.found[0].best.is_some());
         assert_eq!(*slow.0.lock().unwrap(), [text_of(&other.insns)]);
         assert!(!s.found[1].unasked);
+    }
+
+    /// A fast proposer that ran out of budget on some windows (here: any
+    /// window with a `mul`).
+    struct CutShort;
+
+    impl Proposer for CutShort {
+        fn name(&self) -> &str {
+            "cut-short"
+        }
+
+        fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
+            Ok(vec![Vec::new(); windows.len()])
+        }
+
+        fn left_open(&self, w: &Window) -> bool {
+            w.insns.iter().any(|i| i.mnemonic == "mul")
+        }
+    }
+
+    /// The slow proposer is asked first where a fast one's search was cut
+    /// short, then in file order.
+    #[test]
+    fn slow_proposers_first_where_a_search_was_cut_short() {
+        let ws = [
+            Window::of(&["add x0, x0, #1"], "x0,sp"),
+            Window::of(&["mul x0, x0, x1"], "x0,sp"),
+            Window::of(&["add x0, x0, #2"], "x0,sp"),
+        ];
+        let slow = Slow(Default::default());
+        search_all(&[&CutShort, &slow], &ws).unwrap();
+        let order: Vec<String> = [1, 0, 2].iter().map(|&i| text_of(&ws[i].insns)).collect();
+        assert_eq!(*slow.0.lock().unwrap(), order);
     }
 
     /// With its time spent, the slow proposer is not asked, and the

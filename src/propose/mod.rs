@@ -123,6 +123,14 @@ pub trait Proposer: Send + Sync {
     fn asked_after_others(&self) -> bool {
         false
     }
+    /// Whether this proposer's answer for `w` (already asked) is not its
+    /// final word: its budget ran out before it tried all it would. The
+    /// slow proposers are asked about such windows first, since there a
+    /// rewrite is known to be possibly missed, while a window searched to
+    /// the end holds nothing within that search's reach.
+    fn left_open(&self, _w: &Window) -> bool {
+        false
+    }
 }
 
 /// A proposer shared with another that uses it (synth, which also repairs
@@ -139,6 +147,9 @@ impl<T: Proposer + ?Sized> Proposer for std::sync::Arc<T> {
     }
     fn asked_after_others(&self) -> bool {
         (**self).asked_after_others()
+    }
+    fn left_open(&self, w: &Window) -> bool {
+        (**self).left_open(w)
     }
 }
 

@@ -292,21 +292,24 @@ impl LlmProposer {
         self
     }
 
-    /// Each answer, then its repairs (proposer `llm+repair`), if repairing.
+    /// Each answer, then its repairs (proposer `llm+repair`), if
+    /// repairing; where one edit puts nothing right, the rewrites the search
+    /// finds around the answer's change instead (`llm+search`,
+    /// [`crate::propose::synth::located`]).
     fn with_repairs(&self, w: &Window, answers: Vec<Candidate>) -> Vec<Candidate> {
         let Some(synth) = &self.repair else {
             return answers;
         };
         let mut out: Vec<Candidate> = Vec::new();
         for c in answers {
-            let fixed = synth.repair(w, &c.insns);
+            let (fixed, how) = synth.mend(w, &c.insns);
             let trace = c.trace.clone();
             out.push(c);
             for insns in fixed {
                 if !out.iter().any(|o| o.insns == insns) {
                     out.push(Candidate {
                         insns,
-                        proposer: "llm+repair".into(),
+                        proposer: format!("llm+{how}"),
                         trace: trace.clone(),
                     });
                 }
@@ -568,8 +571,9 @@ impl Proposer for LlmProposer {
             self.cfg.max_tokens
         ) + &match &self.repair {
             Some(s) => format!(
-                ":repair{}:{}",
+                ":repair{}:near{}:{}",
                 crate::propose::synth::repair::REPAIR_EVALS,
+                crate::propose::synth::located::LOCATED_EVALS,
                 s.seed
             ),
             None => String::new(),

@@ -9,6 +9,7 @@
 
 pub mod db;
 pub mod export;
+pub mod located;
 pub mod pool;
 mod problem;
 pub mod render;
@@ -19,10 +20,11 @@ mod seen;
 use super::{Candidate, Proposer, Window};
 use crate::asm::Insn;
 use crate::semantics::inst::Inst;
+use crate::semantics::LocSet;
 use pool::{Entry, Shape};
 use problem::SubWindow;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,6 +74,9 @@ pub struct SynthProposer {
     /// the rest).
     evaluated: AtomicU64,
     search_nanos: AtomicU64,
+    /// Windows whose search ran out of budget before its end
+    /// ([`Proposer::left_open`]).
+    cut_short: Mutex<HashSet<(Vec<Insn>, LocSet)>>,
 }
 
 impl SynthProposer {
@@ -84,6 +89,7 @@ impl SynthProposer {
             db_answers: AtomicU64::new(0),
             evaluated: AtomicU64::new(0),
             search_nanos: AtomicU64::new(0),
+            cut_short: Mutex::new(HashSet::new()),
             seed,
             pools: Mutex::new(HashMap::new()),
         }
@@ -141,10 +147,22 @@ impl SynthProposer {
         built
     }
 
-    /// Candidates for one window, within the budget.
+    /// Candidates for one window, within the budget; a window whose
+    /// budget ran out first is remembered as left open.
     pub fn propose_window(&self, w: &Window) -> Vec<Candidate> {
         let deadline = Instant::now() + self.budget;
         let mut evals_left = self.max_evals.unwrap_or(u64::MAX);
+        let out = self.search_window(w, deadline, &mut evals_left);
+        if evals_left == 0 || Instant::now() > deadline {
+            let key = (w.insns.clone(), w.live_out);
+            self.cut_short.lock().expect("cut_short").insert(key);
+        }
+        out
+    }
+
+    /// Candidates for one window: every sub-window at each length in turn,
+    /// until the budget or [`MAX_CANDIDATES`] stops it.
+    fn search_window(&self, w: &Window, deadline: Instant, evals_left: &mut u64) -> Vec<Candidate> {
         let mut out: Vec<Candidate> = Vec::new();
         let subs = problem::sub_windows(w, MAX_SUB);
         // Cheap searches everywhere before expensive ones anywhere.
@@ -155,10 +173,10 @@ impl SynthProposer {
                 .iter()
                 .filter(|s| s.range.len() >= len || s.latency() > len as f64)
             {
-                if Instant::now() > deadline || out.len() >= MAX_CANDIDATES || evals_left == 0 {
+                if Instant::now() > deadline || out.len() >= MAX_CANDIDATES || *evals_left == 0 {
                     return out;
                 }
-                for seq in self.solve(sub, len, deadline, &mut evals_left) {
+                for seq in self.solve(sub, len, deadline, evals_left) {
                     let mut insns: Vec<Insn> = w.insns[..sub.range.start].to_vec();
                     insns.extend(seq);
                     insns.extend_from_slice(&w.insns[sub.range.end..]);
@@ -300,6 +318,11 @@ impl Proposer for SynthProposer {
     fn propose(&self, windows: &[Window]) -> anyhow::Result<Vec<Vec<Candidate>>> {
         Ok(windows.par_iter().map(|w| self.propose_window(w)).collect())
     }
+
+    fn left_open(&self, w: &Window) -> bool {
+        let key = (w.insns.clone(), w.live_out);
+        self.cut_short.lock().expect("cut_short").contains(&key)
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +363,21 @@ mod tests {
             "{f:?}"
         );
         assert!(!f.iter().any(|c| c.contains("orr")), "{f:?}");
+    }
+
+    /// A window whose evaluations ran out is left open (the LLM is asked
+    /// about it first); one searched to the end is not.
+    #[test]
+    fn a_search_cut_short_leaves_its_window_open() {
+        let w = Window::of(&["mov x0, x1", "add x0, x0, #1"], "x0");
+        let mut synth = SynthProposer::new(Duration::from_secs(60), 1);
+        synth.propose_window(&w);
+        assert!(!synth.left_open(&w));
+        synth.max_evals = Some(10);
+        let other = Window::of(&["mov x0, x1", "add x2, x0, #1", "eor x0, x0, x2"], "x0,x2");
+        synth.propose_window(&other);
+        assert!(synth.left_open(&other));
+        assert!(!synth.left_open(&w));
     }
 
     #[test]

@@ -193,7 +193,7 @@ fn edits<'a>(sketch: &'a [Inst], pool: &'a [Entry]) -> impl Iterator<Item = Edit
 /// range widened by one line on either side or both (an answer that drops
 /// `mov w4, w0` after `asr w0, w0, #3` is one edit away from
 /// `asr w4, w0, #3` only once the `asr` is in the range).
-fn edit_regions<'a>(
+pub(super) fn edit_regions<'a>(
     window: &[Insn],
     answer: &'a [Insn],
 ) -> Vec<(std::ops::Range<usize>, &'a [Insn])> {
