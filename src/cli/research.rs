@@ -312,9 +312,10 @@ fn model_rows(
     Ok(rows)
 }
 
-/// Each answer replaced by its first repair, or else the first rewrite the
-/// search finds around its change (as `opt` proposes them,
-/// [`SynthProposer::mend`]), and the time taken.
+/// Each answer replaced by its first one-edit repair, where the search finds
+/// one (none when the answer is right on the test states), and the time
+/// taken. (`opt` also searches around an answer's change where synth's own
+/// search of the window was cut short; an example here has no such run.)
 fn repaired_answers(
     answers: &[Answer],
     examples: &[&Example],
@@ -327,7 +328,7 @@ fn repaired_answers(
         .zip(examples)
         .map(|(a, ex)| {
             let fixed = match &a.rewrite {
-                Some(Some(insns)) => synth.mend(&ex.window(), insns).0.into_iter().next(),
+                Some(Some(insns)) => synth.repair(&ex.window(), insns).into_iter().next(),
                 _ => None,
             };
             match fixed {

@@ -293,16 +293,17 @@ impl LlmProposer {
     }
 
     /// Each answer, then its repairs (proposer `llm+repair`), if
-    /// repairing; where one edit puts nothing right, the rewrites the search
-    /// finds around the answer's change instead (`llm+search`,
+    /// repairing; where one edit puts nothing right and synth's search of
+    /// the window was cut short (`open`), the rewrites the search finds
+    /// around the answer's change instead (`llm+search`,
     /// [`crate::propose::synth::located`]).
-    fn with_repairs(&self, w: &Window, answers: Vec<Candidate>) -> Vec<Candidate> {
+    fn with_repairs(&self, w: &Window, answers: Vec<Candidate>, open: bool) -> Vec<Candidate> {
         let Some(synth) = &self.repair else {
             return answers;
         };
         let mut out: Vec<Candidate> = Vec::new();
         for c in answers {
-            let (fixed, how) = synth.mend(w, &c.insns);
+            let (fixed, how) = synth.mend(w, &c.insns, open);
             let trace = c.trace.clone();
             out.push(c);
             for insns in fixed {
@@ -588,12 +589,15 @@ impl Proposer for LlmProposer {
     fn propose(&self, windows: &[Window]) -> Result<Vec<Vec<Candidate>>> {
         let mut asks: Vec<Window> = Vec::new();
         let mut owners: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        let mut open: Vec<bool> = Vec::new();
         for (wi, w) in windows.iter().enumerate() {
             let (body, _branch) = without_branch(w);
+            let left_open = self.repair.as_ref().is_some_and(|s| s.left_open(w));
             for (range, piece) in body.pieces(PIECE_MAX) {
                 if !piece.insns.is_empty() {
                     asks.push(piece);
                     owners.push((wi, range));
+                    open.push(left_open);
                 }
             }
         }
@@ -601,7 +605,8 @@ impl Proposer for LlmProposer {
         let answers: Vec<Vec<Candidate>> = asks
             .par_iter()
             .zip(gens)
-            .map(|(ask, g)| self.with_repairs(ask, candidates_from(ask, g)))
+            .zip(open)
+            .map(|((ask, g), open)| self.with_repairs(ask, candidates_from(ask, g), open))
             .collect();
         let mut out: Vec<Vec<Candidate>> = vec![Vec::new(); windows.len()];
         for (cands, (wi, range)) in answers.into_iter().zip(owners) {

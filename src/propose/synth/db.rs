@@ -5,6 +5,8 @@
 
 use crate::cache::{Cache, CacheKey, KeyBuilder};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Cache namespace of the database.
 pub const NAMESPACE: &str = "synth-db";
@@ -23,15 +25,26 @@ pub struct Learned {
     pub replacements: Vec<Vec<String>>,
 }
 
-/// The database over a cache directory (none: remembers nothing).
+/// Answers remembered in memory per run, at most (then it starts over):
+/// each holds only the sequences found, ~100 bytes.
+const MEMORY_ENTRIES: usize = 1 << 18;
+
+/// The database over a cache directory (none: this run's answers only).
 #[derive(Clone, Debug, Default)]
 pub struct RewriteDb {
     cache: Option<Cache>,
+    /// This run's answers, with or without a cache directory: a shape met
+    /// again in the same run, or by a window's second pass, is not searched
+    /// again (the second pass reaches further only because of this).
+    memory: Arc<Mutex<HashMap<String, Vec<Vec<String>>>>>,
 }
 
 impl RewriteDb {
     pub fn new(cache: Option<Cache>) -> Self {
-        RewriteDb { cache }
+        RewriteDb {
+            cache,
+            memory: Default::default(),
+        }
     }
 
     /// The key of a canonical problem searched at one length with one budget.
@@ -44,11 +57,29 @@ impl RewriteDb {
     }
 
     pub fn get(&self, key: &CacheKey) -> Option<Learned> {
-        self.cache.as_ref()?.get(NAMESPACE, key)
+        let remembered = self
+            .memory
+            .lock()
+            .expect("db memory")
+            .get(key.as_str())
+            .cloned();
+        match remembered {
+            Some(found) => Some(Learned {
+                found,
+                ..Learned::default()
+            }),
+            None => self.cache.as_ref()?.get(NAMESPACE, key),
+        }
     }
 
     /// Remember an answer; a cache that cannot be written only costs speed.
     pub fn put(&self, key: &CacheKey, value: &Learned) {
+        let mut memory = self.memory.lock().expect("db memory");
+        if memory.len() >= MEMORY_ENTRIES {
+            memory.clear();
+        }
+        memory.insert(key.as_str().to_string(), value.found.clone());
+        drop(memory);
         if let Some(c) = &self.cache {
             let _ = c.put(NAMESPACE, key, value);
         }

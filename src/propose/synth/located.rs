@@ -30,11 +30,19 @@ const MAX_FOUND: usize = 4;
 
 impl SynthProposer {
     /// Rewrites near `answer` (another proposer's rewrite of `w`) that the
-    /// search finds, and how: its one-edit repairs (`"repair"`), else the
-    /// search around its change (`"search"`).
-    pub fn mend(&self, w: &Window, answer: &[Insn]) -> (Vec<Vec<Insn>>, &'static str) {
+    /// search finds, and how: its one-edit repairs (`"repair"`), else, if
+    /// `search_around`, the search around its change (`"search"`). Worth
+    /// it only where this proposer's own search of the window was cut
+    /// short ([`crate::propose::Proposer::left_open`]): elsewhere it has
+    /// searched those sub-windows to the end already.
+    pub fn mend(
+        &self,
+        w: &Window,
+        answer: &[Insn],
+        search_around: bool,
+    ) -> (Vec<Vec<Insn>>, &'static str) {
         match self.repair(w, answer) {
-            fixed if fixed.is_empty() => (self.search_near(w, answer), "search"),
+            fixed if fixed.is_empty() && search_around => (self.search_near(w, answer), "search"),
             fixed => (fixed, "repair"),
         }
     }

@@ -44,6 +44,15 @@ pub const CONFIRM_STATES: usize = 512;
 /// of the one before.
 const COUNTEREXAMPLE_ROUNDS: usize = 4;
 
+/// A window whose search spends every evaluation and finds nothing is
+/// searched again in pieces of at most this many instructions, each with
+/// 1/[`SECOND_PASS_SHARE`] of the budget: the first pass spends it on the
+/// longest sub-windows first, so a short rewrite at the window's end can be
+/// out of its reach (gcc -Os `strings`: two copies and a compare after a
+/// `udiv`/`msub` chain and a store; docs/eval.md).
+const SECOND_PASS_PIECE: usize = 4;
+const SECOND_PASS_SHARE: u64 = 4;
+
 /// Candidates kept per window.
 const MAX_CANDIDATES: usize = 6;
 
@@ -147,21 +156,52 @@ impl SynthProposer {
         built
     }
 
-    /// Candidates for one window, within the budget; a window whose
-    /// budget ran out first is remembered as left open.
+    /// Candidates for one window, within the budget; where the search
+    /// spends every evaluation and finds nothing, a second pass
+    /// ([`Self::search_pieces`]). A window whose budget still ran out is
+    /// remembered as left open.
     pub fn propose_window(&self, w: &Window) -> Vec<Candidate> {
         let deadline = Instant::now() + self.budget;
-        let mut evals_left = self.max_evals.unwrap_or(u64::MAX);
-        let out = self.search_window(w, deadline, &mut evals_left);
-        if evals_left == 0 || Instant::now() > deadline {
+        let cap = self.max_evals.unwrap_or(u64::MAX);
+        let mut evals_left = cap;
+        let mut out = self.search_window(w, deadline, &mut evals_left);
+        let mut open = evals_left == 0;
+        if open && out.is_empty() {
+            (out, open) = self.search_pieces(w, deadline, cap / SECOND_PASS_SHARE);
+        }
+        if open || Instant::now() > deadline {
             let key = (w.insns.clone(), w.live_out);
             self.cut_short.lock().expect("cut_short").insert(key);
         }
         out
     }
 
-    /// Candidates for one window: every sub-window at each length in turn,
-    /// until the budget or [`MAX_CANDIDATES`] stops it.
+    /// The second pass: each piece of at most [`SECOND_PASS_PIECE`]
+    /// instructions searched as a window of its own, with `evals`
+    /// evaluations each (what the first pass searched to the end, the
+    /// database answers); and whether a piece's evaluations ran out too.
+    fn search_pieces(&self, w: &Window, deadline: Instant, evals: u64) -> (Vec<Candidate>, bool) {
+        let mut out = Vec::new();
+        let mut open = false;
+        for (range, piece) in w.pieces(SECOND_PASS_PIECE) {
+            if piece.insns.len() == w.insns.len() {
+                return (out, true);
+            }
+            let mut evals_left = evals;
+            for c in self.search_window(&piece, deadline, &mut evals_left) {
+                let mut insns = w.insns[..range.start].to_vec();
+                insns.extend(c.insns);
+                insns.extend_from_slice(&w.insns[range.end..]);
+                out.push(Candidate { insns, ..c });
+            }
+            open |= evals_left == 0;
+        }
+        (out, open)
+    }
+
+    /// Candidates for one window: every sub-window at each length in turn
+    /// (at each length the longest sub-windows first), until the budget or
+    /// [`MAX_CANDIDATES`] stops it.
     fn search_window(&self, w: &Window, deadline: Instant, evals_left: &mut u64) -> Vec<Candidate> {
         let mut out: Vec<Candidate> = Vec::new();
         let subs = problem::sub_windows(w, MAX_SUB);
@@ -308,7 +348,7 @@ impl Proposer for SynthProposer {
 
     fn fingerprint(&self) -> String {
         format!(
-            "synth-1:budget={}ms,evals={:?},seed={},sub={MAX_SUB},len={MAX_LEN},states={SEARCH_STATES}+{CONFIRM_STATES}",
+            "synth-1:budget={}ms,evals={:?},seed={},sub={MAX_SUB},len={MAX_LEN},states={SEARCH_STATES}+{CONFIRM_STATES},second={SECOND_PASS_PIECE}/{SECOND_PASS_SHARE}",
             self.budget.as_millis(),
             self.max_evals,
             self.seed
@@ -378,6 +418,44 @@ mod tests {
         synth.propose_window(&other);
         assert!(synth.left_open(&other));
         assert!(!synth.left_open(&w));
+    }
+
+    /// The whole block of the gcc -Os `strings` digit loop: the first
+    /// pass spends the evaluation cap on the `udiv`/`msub` chain's long
+    /// sub-windows; the second, piece by piece, reaches the copies at its
+    /// end.
+    #[test]
+    fn a_second_pass_by_pieces_reaches_the_end_of_a_long_window() {
+        let w = Window::of(
+            &[
+                "udiv w3, w2, w22",
+                "msub w0, w3, w22, w2",
+                "add w0, w0, #48",
+                "strb w0, [x1, #-1]!",
+                "mov w0, w2",
+                "mov w2, w3",
+                "cmp w0, #9",
+                "b.hi .L20",
+            ],
+            "x1,x2,x3,x22,sp,mem",
+        );
+        let mut synth = SynthProposer::new(Duration::from_secs(60), 1);
+        synth.max_evals = Some(crate::cli::opt::DEFAULT_SYNTH_EVALS);
+        let found: Vec<String> = synth
+            .propose_window(&w)
+            .iter()
+            .map(|c| {
+                c.insns[4..]
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .collect();
+        assert!(
+            found.contains(&"cmp w2, #9; mov w2, w3; b.hi .L20".to_string()),
+            "{found:?}"
+        );
     }
 
     #[test]
