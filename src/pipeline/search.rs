@@ -211,6 +211,10 @@ const PROPOSE_CHUNK: usize = 64;
 /// often, large enough to fill the LLM's parallel sequences.
 const SLOW_CHUNK: usize = 16;
 
+/// The first chunk under a deadline: its time per window sets how many the
+/// next may take.
+const FIRST_TIMED_CHUNK: usize = 2;
+
 /// A candidate put to the test: a rewrite of `window` (verified against it),
 /// to be accepted only over something costing `current`.
 pub struct Trial<'a> {
@@ -501,16 +505,24 @@ impl Search<'_> {
             .collect();
         // Gather candidates per window, deduplicated by text.
         let mut cands: Vec<Vec<Candidate>> = vec![Vec::new(); which.len()];
-        // A chunk is not started if the last one, taking as long again,
-        // would end past the deadline: the budget bounds the run, not only
-        // when its last chunk starts.
-        let mut last_chunk = std::time::Duration::ZERO;
-        for (c, chunk) in asks.chunks(chunks.size).enumerate() {
-            let first = c * chunks.size;
+        // Under a deadline, chunks start small and double: a chunk is not
+        // started if, at the last one's time per window, it would end past
+        // the deadline, so the budget bounds the run, not only when its
+        // last chunk starts (a first chunk of 16 windows took the LLM ~10 s
+        // against a 2 s budget on a small file).
+        let mut size = match chunks.deadline {
+            Some(_) => FIRST_TIMED_CHUNK.min(chunks.size),
+            None => chunks.size,
+        };
+        let mut per_window = std::time::Duration::ZERO;
+        let mut first = 0;
+        while first < asks.len() {
+            let chunk = &asks[first..(first + size).min(asks.len())];
             let chunk_started = std::time::Instant::now();
+            let projected = per_window * chunk.len() as u32;
             if chunks
                 .deadline
-                .is_some_and(|d| chunk_started + last_chunk > d)
+                .is_some_and(|d| chunk_started + projected > d)
             {
                 for &i in &which[first..] {
                     state[i].unasked = true;
@@ -523,8 +535,10 @@ impl Search<'_> {
                     cands[first + k].extend(list);
                 }
             }
-            last_chunk = chunk_started.elapsed();
-            tick(first + chunk.len());
+            per_window = chunk_started.elapsed() / chunk.len() as u32;
+            first += chunk.len();
+            tick(first);
+            size = (size * 2).min(chunks.size);
         }
         for (k, list) in cands.iter_mut().enumerate() {
             let cur = text_of(&asks[k].insns);
