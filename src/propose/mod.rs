@@ -124,7 +124,8 @@ pub trait Proposer: Send + Sync {
         false
     }
     /// Whether this proposer's answer for `w` (already asked) is not its
-    /// final word: its budget ran out before it tried all it would. The
+    /// final word: its budget ran out before it tried all it would, or the
+    /// window is longer than what it searches whole. The
     /// slow proposers are asked about such windows first, since there a
     /// rewrite is known to be possibly missed, while a window searched to
     /// the end holds nothing within that search's reach.

@@ -158,8 +158,8 @@ impl SynthProposer {
 
     /// Candidates for one window, within the budget; where the search
     /// spends every evaluation and finds nothing, a second pass
-    /// ([`Self::search_pieces`]). A window whose budget still ran out is
-    /// remembered as left open.
+    /// ([`Self::search_pieces`]). A window whose budget still ran out, or
+    /// longer than [`MAX_SUB`], is remembered as left open.
     pub fn propose_window(&self, w: &Window) -> Vec<Candidate> {
         let deadline = Instant::now() + self.budget;
         let cap = self.max_evals.unwrap_or(u64::MAX);
@@ -169,7 +169,9 @@ impl SynthProposer {
         if open && out.is_empty() {
             (out, open) = self.search_pieces(w, deadline, cap / SECOND_PASS_SHARE);
         }
-        if open || Instant::now() > deadline {
+        // A window longer than the longest sub-window is never searched
+        // whole: a rewrite that needs all of it is beyond this search.
+        if open || w.insns.len() > MAX_SUB || Instant::now() > deadline {
             let key = (w.insns.clone(), w.live_out);
             self.cut_short.lock().expect("cut_short").insert(key);
         }
