@@ -427,7 +427,7 @@ impl Search<'_> {
             // Where a fast proposer's search ran out of budget first: a
             // rewrite within its reach may be missed there, and the slow
             // proposers' budget may not reach the end of the file.
-            unimproved.sort_by_key(|&i| {
+            unimproved.sort_by_cached_key(|&i| {
                 let w = Window {
                     insns: state[i].current.clone(),
                     live_out: windows[i].live_out,

@@ -38,6 +38,19 @@ impl Window {
         }
     }
 
+    /// The window's instructions with those in `range` replaced by `seq`:
+    /// how every proposer puts a rewrite of part of a window back into it.
+    pub fn spliced(
+        &self,
+        range: std::ops::Range<usize>,
+        seq: impl IntoIterator<Item = Insn>,
+    ) -> Vec<Insn> {
+        let mut insns = self.insns[..range.start].to_vec();
+        insns.extend(seq);
+        insns.extend_from_slice(&self.insns[range.end..]);
+        insns
+    }
+
     /// The window's instructions as canonical text, one per line.
     pub fn text(&self) -> String {
         self.insns

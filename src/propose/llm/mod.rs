@@ -613,9 +613,7 @@ impl Proposer for LlmProposer {
             let w = &windows[wi];
             for c in cands {
                 // The branch, if any, is after every piece: it comes back here.
-                let mut insns = w.insns[..range.start].to_vec();
-                insns.extend(c.insns);
-                insns.extend_from_slice(&w.insns[range.end..]);
+                let insns = w.spliced(range.clone(), c.insns.iter().cloned());
                 out[wi].push(Candidate { insns, ..c });
             }
         }

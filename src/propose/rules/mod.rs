@@ -171,10 +171,7 @@ impl RuleProposer {
                     continue;
                 };
                 let len = rule.pattern.len();
-                let mut insns = Vec::with_capacity(window.insns.len() - len + repl.len());
-                insns.extend_from_slice(&window.insns[..start]);
-                insns.extend(repl);
-                insns.extend_from_slice(&window.insns[start + len..]);
+                let insns = window.spliced(start..start + len, repl);
                 // Few candidates per window: a linear scan beats hashing clones.
                 if insns == window.insns || out.iter().any(|c: &Candidate| c.insns == insns) {
                     continue;

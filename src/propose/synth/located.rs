@@ -73,9 +73,7 @@ impl SynthProposer {
                 }
                 let (found, _) = self.search_sub(sub, len, deadline, &mut evals_left);
                 for seq in found.iter().filter_map(|s| sub.realize(s)) {
-                    let mut insns = w.insns[..sub.range.start].to_vec();
-                    insns.extend(seq);
-                    insns.extend_from_slice(&w.insns[sub.range.end..]);
+                    let insns = w.spliced(sub.range.clone(), seq);
                     if insns != answer && !out.contains(&insns) {
                         out.push(insns);
                     }

@@ -191,9 +191,7 @@ impl SynthProposer {
             }
             let mut evals_left = evals;
             for c in self.search_window(&piece, deadline, &mut evals_left) {
-                let mut insns = w.insns[..range.start].to_vec();
-                insns.extend(c.insns);
-                insns.extend_from_slice(&w.insns[range.end..]);
+                let insns = w.spliced(range.clone(), c.insns.iter().cloned());
                 out.push(Candidate { insns, ..c });
             }
             open |= evals_left == 0;
@@ -219,9 +217,7 @@ impl SynthProposer {
                     return out;
                 }
                 for seq in self.solve(sub, len, deadline, evals_left) {
-                    let mut insns: Vec<Insn> = w.insns[..sub.range.start].to_vec();
-                    insns.extend(seq);
-                    insns.extend_from_slice(&w.insns[sub.range.end..]);
+                    let insns = w.spliced(sub.range.clone(), seq);
                     if !out.iter().any(|c| c.insns == insns) {
                         out.push(Candidate {
                             insns,

@@ -51,9 +51,7 @@ impl SynthProposer {
                 continue;
             };
             for seq in self.repair_sub(&sub, &sketch, &mut evals_left) {
-                let mut insns = w.insns[..range.start].to_vec();
-                insns.extend(seq);
-                insns.extend_from_slice(&w.insns[range.end..]);
+                let insns = w.spliced(range.clone(), seq);
                 if insns != answer && !out.contains(&insns) {
                     out.push(insns);
                 }
